@@ -1,0 +1,1 @@
+"""rtsep: real-time singing-voice separation."""

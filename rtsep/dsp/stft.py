@@ -1,0 +1,180 @@
+"""Streaming overlap-add STFT over ring buffers, jitted with Numba.
+
+Blocks of any size (1 to ``max_block`` frames, changing from call to call) go in; every
+time ``hop`` new samples have arrived a spectrum frame comes out. Spectra that are written
+back are overlap-added into an output ring, which is read ``latency_samples`` behind the
+input, so that identity processing returns the input delayed by exactly that many samples.
+
+Time is counted in absolute samples since the last ``reset()``; ring slots are
+``time & (ring_len - 1)``. Nothing is allocated per block: FFTs use rocket-fft's
+low-level ``r2c``/``c2r`` into preallocated arrays, and all kernels are ``nogil``.
+
+Array conventions:
+    block:  ``(frames, channels)`` float32, time-major like sounddevice's buffers.
+    spec:   ``(n_frames, channels, n_bins)`` complex128, ``n_bins = n_fft // 2 + 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from rocket_fft import c2r, r2c
+
+from .windows import WindowPair, design_windows
+
+_NJIT = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+
+
+@njit(**_NJIT)
+def _analyze(block, n_in, in_ring, counters, hop, window, frame_buf, axes, spec_out, frame_end):
+    """Push ``block[:n_in]`` into ``in_ring``; emit one spectrum per completed hop.
+
+    ``counters`` = [samples pushed, samples since last frame, non-finite samples seen].
+    Returns the number of frames written to ``spec_out`` (their end times to ``frame_end``).
+    """
+    channels = in_ring.shape[0]
+    mask = in_ring.shape[1] - 1
+    n_fft = window.shape[0]
+    pos = counters[0]
+    since = counters[1]
+    n_frames = 0
+    for j in range(n_in):
+        for c in range(channels):
+            v = np.float64(block[j, c])
+            if not np.isfinite(v):
+                # NaN/Inf would poison the recurrent state and every later frame.
+                v = 0.0
+                counters[2] += 1
+            in_ring[c, pos & mask] = v
+        pos += 1
+        since += 1
+        if since == hop:
+            since = 0
+            start = pos - n_fft
+            for c in range(channels):
+                for n in range(n_fft):
+                    frame_buf[n] = in_ring[c, (start + n) & mask] * window[n]
+                r2c(frame_buf, spec_out[n_frames, c], axes, True, 1.0, 1)
+            frame_end[n_frames] = pos - 1
+            n_frames += 1
+    counters[0] = pos
+    counters[1] = since
+    return n_frames
+
+
+@njit(**_NJIT)
+def _synthesize(spec, n_frames, frame_end, out_ring, window, tail_len, frame_buf, axes):
+    """Inverse-transform ``spec[:n_frames]`` and overlap-add the windowed tails."""
+    channels = out_ring.shape[0]
+    mask = out_ring.shape[1] - 1
+    n_fft = window.shape[0]
+    inv_n = 1.0 / n_fft
+    first = n_fft - tail_len
+    for t in range(n_frames):
+        start = frame_end[t] - n_fft + 1
+        for c in range(channels):
+            c2r(spec[t, c], frame_buf, axes, False, inv_n, 1)
+            for n in range(first, n_fft):
+                out_ring[c, (start + n) & mask] += frame_buf[n] * window[n]
+
+
+@njit(**_NJIT)
+def _read(out, n_out, out_ring, in_ring, pos, latency, wet_gain, dry_gain, stems_v, stems_a, want_stems):
+    """Write ``n_out`` output frames ending at input time ``pos``.
+
+    ``out = wet_gain * wet + dry_gain * dry`` where wet is the overlap-added signal and dry
+    the input, both ``latency`` samples late. With ``want_stems`` the wet signal and
+    ``dry - wet`` are also written to ``stems_v`` and ``stems_a``. Read slots are cleared.
+    """
+    channels = out_ring.shape[0]
+    mask = out_ring.shape[1] - 1
+    for j in range(n_out):
+        t = pos - n_out + j - latency
+        slot = t & mask
+        for c in range(channels):
+            w = out_ring[c, slot]
+            out_ring[c, slot] = 0.0
+            d = in_ring[c, slot] if t >= 0 else 0.0
+            out[j, c] = wet_gain * w + dry_gain * d
+            if want_stems:
+                stems_v[j, c] = w
+                stems_a[j, c] = d - w
+
+
+def _next_pow2(n: int) -> int:
+    return 1 << (int(n) - 1).bit_length()
+
+
+class StreamingStft:
+    """Streaming analysis + overlap-add synthesis for ``channels`` channels.
+
+    Usage per block: ``n = analyze(block)``; modify ``spec[:n]`` (or write another
+    ``(n, channels, n_bins)`` array); ``synthesize(spec, n)``; ``read(out, len(block))``.
+
+    Args:
+        windows: the analysis/synthesis pair (see :func:`design_windows`).
+        channels: number of audio channels.
+        max_block: largest block, in frames, that one call may carry.
+    """
+
+    def __init__(self, windows: WindowPair, channels: int, max_block: int = 8192):
+        self.windows = windows
+        self.n_fft = windows.n_fft
+        self.hop = windows.hop
+        self.n_bins = self.n_fft // 2 + 1
+        self.channels = int(channels)
+        self.max_block = int(max_block)
+        self.latency_samples = windows.latency_samples
+        # Both rings keep every sample still needed while a whole block is in flight.
+        ring_len = _next_pow2(self.max_block + self.n_fft + 1)
+        self.max_frames = self.max_block // self.hop + 1
+        self._in_ring = np.zeros((self.channels, ring_len))
+        self._out_ring = np.zeros((self.channels, ring_len))
+        self._counters = np.zeros(3, dtype=np.int64)
+        self._frame_buf = np.zeros(self.n_fft)
+        self._axes = np.array([0], dtype=np.int64)
+        self._analysis = np.ascontiguousarray(windows.analysis)
+        self._synthesis = np.ascontiguousarray(windows.synthesis)
+        self.spec = np.zeros((self.max_frames, self.channels, self.n_bins), dtype=np.complex128)
+        self._frame_end = np.zeros(self.max_frames, dtype=np.int64)
+        self._dummy = np.zeros((1, self.channels), dtype=np.float32)
+
+    @classmethod
+    def from_setup(cls, n_fft: int, hop: int, synthesis_len: int | None, channels: int, max_block: int = 8192):
+        return cls(design_windows(n_fft, hop, synthesis_len), channels, max_block)
+
+    @property
+    def samples_pushed(self) -> int:
+        return int(self._counters[0])
+
+    @property
+    def nonfinite_samples(self) -> int:
+        """Count of NaN/Inf input samples replaced by zero since ``reset()``."""
+        return int(self._counters[2])
+
+    def reset(self) -> None:
+        self._in_ring[:] = 0.0
+        self._out_ring[:] = 0.0
+        self._counters[:] = 0
+
+    def analyze(self, block: np.ndarray) -> int:
+        """Push a ``(frames, channels)`` block; returns how many frames ``spec`` now holds."""
+        n = block.shape[0]
+        if n > self.max_block:
+            raise ValueError(f"block of {n} frames exceeds max_block={self.max_block}")
+        return _analyze(block, n, self._in_ring, self._counters, self.hop, self._analysis,
+                        self._frame_buf, self._axes, self.spec, self._frame_end)
+
+    def synthesize(self, spec: np.ndarray, n_frames: int) -> None:
+        """Overlap-add the first ``n_frames`` spectra of ``spec`` (those of the last analyze)."""
+        _synthesize(spec, n_frames, self._frame_end, self._out_ring, self._synthesis,
+                    self.windows.synthesis_len, self._frame_buf, self._axes)
+
+    def read(self, out: np.ndarray, n_out: int, wet_gain: float = 1.0, dry_gain: float = 0.0,
+             stems_v: np.ndarray | None = None, stems_a: np.ndarray | None = None) -> None:
+        """Write the ``n_out`` output frames for the block just analysed into ``out``."""
+        want = stems_v is not None
+        sv = stems_v if want else self._dummy
+        sa = stems_a if want else self._dummy
+        _read(out, n_out, self._out_ring, self._in_ring, self._counters[0], self.latency_samples,
+              float(wet_gain), float(dry_gain), sv, sa, want)

@@ -1,0 +1,189 @@
+"""Loads a mask-network ONNX file and runs it frame by frame with explicit recurrent state.
+
+The model-file contract (every rtsep model follows it; ``rtsep.train`` exports it):
+
+Inputs
+    ``spec``      float32 ``(batch, time, bins, 2)``: real and imaginary part of the mono
+                  mixture STFT at the model's ``sample_rate``; ``bins = n_fft // 2 + 1``;
+                  unnormalised ``rfft`` of a frame multiplied by
+                  ``rtsep.dsp.windows.design_windows(n_fft, hop, synthesis_len).analysis``.
+    ``state_K``   float32, any shape whose axis 1 is the batch (e.g. a GRU's
+                  ``(layers, batch, hidden)``), K = 0, 1, ...: recurrent state in.
+Outputs
+    ``mask``      float32 ``(batch, time, bins)``: real vocal mask in [0, 1]; the vocal
+                  spectrum is ``mask * spec`` and the accompaniment is the rest.
+    ``vad``       float32 ``(batch, time)``: vocal-activity probability of each frame.
+    ``state_K_out`` the recurrent state after the last frame, same shape as ``state_K``.
+Metadata (``metadata_props``, all strings)
+    ``rtsep.format`` = "1", ``name``, ``description``, ``sample_rate``, ``n_fft``, ``hop``,
+    ``synthesis_len``, ``lookahead_frames`` (frames of look-ahead: the mask output at step t
+    belongs to frame t - lookahead_frames), ``vad_threshold``, ``placeholder`` ("true" for
+    an untrained wiring model), and optionally ``license``, ``params``, ``training`` (JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+
+REQUIRED_META = ("sample_rate", "n_fft", "hop", "synthesis_len")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the separator needs to know about a model, read from its metadata."""
+
+    path: str
+    name: str
+    description: str
+    sample_rate: int
+    n_fft: int
+    hop: int
+    synthesis_len: int
+    lookahead_frames: int
+    vad_threshold: float
+    placeholder: bool
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def latency_samples(self) -> int:
+        """Algorithmic latency at the model's own sample rate."""
+        return self.synthesis_len - 1 + self.lookahead_frames * self.hop
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency_samples / self.sample_rate
+
+
+def _session(path: str, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class MaskModel:
+    """An ONNX mask network with its recurrent state.
+
+    ``run(spec)`` takes ``(time, bins, 2)`` float32 and returns views ``mask`` ``(time, bins)``
+    and ``vad`` ``(time,)``; the state is carried to the next call. With ``time == 1`` the
+    call reuses bound buffers (no numpy allocation on the audio path).
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int = 1):
+        path = str(path)
+        if not Path(path).is_file():
+            raise ModelError(f"model file not found: {path}")
+        try:
+            self._sess = _session(path, threads)
+        except Exception as exc:  # onnxruntime raises several types for a bad file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+        self.card = self._read_card(path)
+        self._check_io()
+        self._init_buffers()
+
+    def _read_card(self, path: str) -> ModelCard:
+        meta = dict(self._sess.get_modelmeta().custom_metadata_map)
+        missing = [k for k in REQUIRED_META if k not in meta]
+        if missing:
+            raise ModelError(f"model {path} lacks metadata {', '.join(missing)}: not an rtsep model")
+        known = set(REQUIRED_META) | {"name", "description", "lookahead_frames", "vad_threshold", "placeholder"}
+        try:
+            return ModelCard(
+                path=path,
+                name=meta.get("name", Path(path).stem),
+                description=meta.get("description", ""),
+                sample_rate=int(meta["sample_rate"]),
+                n_fft=int(meta["n_fft"]),
+                hop=int(meta["hop"]),
+                synthesis_len=int(meta["synthesis_len"]),
+                lookahead_frames=int(meta.get("lookahead_frames", 0)),
+                vad_threshold=float(meta.get("vad_threshold", 0.5)),
+                placeholder=meta.get("placeholder", "false").lower() == "true",
+                extra={k: v for k, v in meta.items() if k not in known},
+            )
+        except ValueError as exc:
+            raise ModelError(f"model {path} has malformed metadata: {exc}") from None
+
+    def _check_io(self) -> None:
+        ins = {i.name: i for i in self._sess.get_inputs()}
+        outs = {o.name: o for o in self._sess.get_outputs()}
+        if "spec" not in ins or "mask" not in outs or "vad" not in outs:
+            raise ModelError(f"model {self.card.path} must have input 'spec' and outputs 'mask', 'vad'")
+        self._state_names = sorted((n for n in ins if n.startswith("state_")), key=lambda n: int(n[6:]))
+        for n in self._state_names:
+            if n + "_out" not in outs:
+                raise ModelError(f"model {self.card.path}: state input {n} has no output {n}_out")
+        self._state_shapes = []
+        for n in self._state_names:
+            shape = ins[n].shape
+            dims = [1 if (i == 1 or not isinstance(d, int)) else d for i, d in enumerate(shape)]
+            self._state_shapes.append(tuple(dims))
+
+    def _init_buffers(self) -> None:
+        import onnxruntime as ort
+
+        f = self.card.n_bins
+        self._states = [np.zeros(s, dtype=np.float32) for s in self._state_shapes]
+        self._states_next = [np.zeros(s, dtype=np.float32) for s in self._state_shapes]
+        self._spec1 = np.zeros((1, 1, f, 2), dtype=np.float32)
+        self._mask1 = np.zeros((1, 1, f), dtype=np.float32)
+        self._vad1 = np.zeros((1, 1), dtype=np.float32)
+        b = self._sess.io_binding()
+        b.bind_cpu_input("spec", self._spec1)
+        for name, s_in, s_out in zip(self._state_names, self._states, self._states_next):
+            b.bind_cpu_input(name, s_in)
+            b.bind_output(name + "_out", "cpu", 0, np.float32, list(s_out.shape), s_out.ctypes.data)
+        b.bind_output("mask", "cpu", 0, np.float32, list(self._mask1.shape), self._mask1.ctypes.data)
+        b.bind_output("vad", "cpu", 0, np.float32, list(self._vad1.shape), self._vad1.ctypes.data)
+        self._binding = b
+        self._run_opts = ort.RunOptions()
+
+    @property
+    def n_bins(self) -> int:
+        return self.card.n_bins
+
+    def reset(self) -> None:
+        for s in self._states:
+            s[:] = 0.0
+
+    def run(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run ``(time, bins, 2)`` frames; returns ``mask (time, bins)``, ``vad (time,)``."""
+        t = spec.shape[0]
+        if t == 1:
+            self._spec1[0] = spec
+            self._sess.run_with_iobinding(self._binding, self._run_opts)
+            for s, s_next in zip(self._states, self._states_next):
+                s[:] = s_next
+            return self._mask1[0], self._vad1[0]
+        feeds = {"spec": spec[None]}
+        feeds.update(zip(self._state_names, self._states))
+        outs = self._sess.run(None, feeds)
+        names = [o.name for o in self._sess.get_outputs()]
+        res = dict(zip(names, outs))
+        for name, s in zip(self._state_names, self._states):
+            s[:] = res[name + "_out"]
+        return res["mask"][0], res["vad"][0]
+
+    def describe(self) -> dict:
+        c = self.card
+        return {"name": c.name, "path": c.path, "description": c.description, "sample_rate": c.sample_rate,
+                "n_fft": c.n_fft, "hop": c.hop, "synthesis_len": c.synthesis_len,
+                "lookahead_frames": c.lookahead_frames, "placeholder": c.placeholder,
+                **{k: (json.loads(v) if k == "training" and v.startswith("{") else v) for k, v in c.extra.items()}}

@@ -1,0 +1,8 @@
+"""Processors that a :class:`~rtsep.plugins.chain.Chain` runs block by block."""
+
+from .base import Plugin
+from .chain import Chain
+from .gain import Gain
+from .drywet import DryWet
+
+__all__ = ["Plugin", "Chain", "Gain", "DryWet"]

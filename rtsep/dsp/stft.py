@@ -79,26 +79,36 @@ def _synthesize(spec, n_frames, frame_end, out_ring, window, tail_len, frame_buf
 
 
 @njit(**_NJIT)
-def _read(out, n_out, out_ring, in_ring, pos, latency, wet_gain, dry_gain, stems_v, stems_a, want_stems):
+def _read(out, n_out, out_ring, in_ring, pos, latency, gains, stems_v, stems_a, want_stems):
     """Write ``n_out`` output frames ending at input time ``pos``.
 
-    ``out = wet_gain * wet + dry_gain * dry`` where wet is the overlap-added signal and dry
-    the input, both ``latency`` samples late. With ``want_stems`` the wet signal and
-    ``dry - wet`` are also written to ``stems_v`` and ``stems_a``. Read slots are cleared.
+    ``out = g_wet * wet + g_dry * dry`` where wet is the overlap-added signal and dry the
+    input, both ``latency`` samples late. ``gains`` = [g_wet, g_dry, target_wet,
+    target_dry, max_step]: the gains move toward their targets by at most ``max_step`` per
+    sample, so a change of mode is a short crossfade, never a click. With ``want_stems``
+    the wet signal and ``dry - wet`` are also written to ``stems_v`` and ``stems_a``.
+    Read slots are cleared for the next pass around the ring.
     """
     channels = out_ring.shape[0]
     mask = out_ring.shape[1] - 1
+    g_wet = gains[0]
+    g_dry = gains[1]
+    step = gains[4]
     for j in range(n_out):
+        g_wet += min(max(gains[2] - g_wet, -step), step)
+        g_dry += min(max(gains[3] - g_dry, -step), step)
         t = pos - n_out + j - latency
         slot = t & mask
         for c in range(channels):
             w = out_ring[c, slot]
             out_ring[c, slot] = 0.0
             d = in_ring[c, slot] if t >= 0 else 0.0
-            out[j, c] = wet_gain * w + dry_gain * d
+            out[j, c] = g_wet * w + g_dry * d
             if want_stems:
                 stems_v[j, c] = w
                 stems_a[j, c] = d - w
+    gains[0] = g_wet
+    gains[1] = g_dry
 
 
 def _next_pow2(n: int) -> int:
@@ -138,6 +148,7 @@ class StreamingStft:
         self.spec = np.zeros((self.max_frames, self.channels, self.n_bins), dtype=np.complex128)
         self._frame_end = np.zeros(self.max_frames, dtype=np.int64)
         self._dummy = np.zeros((1, self.channels), dtype=np.float32)
+        self._gains = np.array([1.0, 0.0, 1.0, 0.0, 0.0])  # wet, dry, targets, step
 
     @classmethod
     def from_setup(cls, n_fft: int, hop: int, synthesis_len: int | None, channels: int, max_block: int = 8192):
@@ -156,6 +167,7 @@ class StreamingStft:
         self._in_ring[:] = 0.0
         self._out_ring[:] = 0.0
         self._counters[:] = 0
+        self._gains[0:2] = self._gains[2:4]
 
     def analyze(self, block: np.ndarray) -> int:
         """Push a ``(frames, channels)`` block; returns how many frames ``spec`` now holds."""
@@ -170,11 +182,26 @@ class StreamingStft:
         _synthesize(spec, n_frames, self._frame_end, self._out_ring, self._synthesis,
                     self.windows.synthesis_len, self._frame_buf, self._axes)
 
-    def read(self, out: np.ndarray, n_out: int, wet_gain: float = 1.0, dry_gain: float = 0.0,
+    def set_gains(self, wet_gain: float, dry_gain: float, ramp_samples: int = 0) -> None:
+        """Target output ``wet_gain * wet + dry_gain * dry``, reached linearly in
+        ``ramp_samples`` samples (0: at once)."""
+        g = self._gains
+        if ramp_samples <= 0:
+            g[0], g[1] = wet_gain, dry_gain
+            g[4] = 0.0
+        else:
+            g[4] = max(abs(wet_gain - g[0]), abs(dry_gain - g[1]), 1e-9) / ramp_samples
+        g[2], g[3] = wet_gain, dry_gain
+
+    def read(self, out: np.ndarray, n_out: int, wet_gain: float | None = None, dry_gain: float | None = None,
              stems_v: np.ndarray | None = None, stems_a: np.ndarray | None = None) -> None:
-        """Write the ``n_out`` output frames for the block just analysed into ``out``."""
+        """Write the ``n_out`` output frames for the block just analysed into ``out``
+        (and, if given, the wet and dry-minus-wet stems). Gains given here apply at once;
+        otherwise those of :meth:`set_gains` (default: wet only)."""
+        if wet_gain is not None or dry_gain is not None:
+            self.set_gains(1.0 if wet_gain is None else wet_gain, 0.0 if dry_gain is None else dry_gain)
         want = stems_v is not None
         sv = stems_v if want else self._dummy
         sa = stems_a if want else self._dummy
         _read(out, n_out, self._out_ring, self._in_ring, self._counters[0], self.latency_samples,
-              float(wet_gain), float(dry_gain), sv, sa, want)
+              self._gains, sv, sa, want)

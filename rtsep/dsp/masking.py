@@ -1,0 +1,66 @@
+"""Numba kernels between the stream's STFT and the model's STFT grid.
+
+The separator runs the STFT at the *stream* rate with a frame ``scale = stream_rate /
+model_rate`` times longer than the model's, so stream bin ``k`` sits at the same frequency
+as model bin ``k``. The model therefore sees its own band unchanged, and the bins above it
+(present only when the stream rate is higher) are handled here without resampling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_NJIT = dict(nogil=True, cache=True)
+
+
+@njit(**_NJIT)
+def downmix_for_model(spec, n_frames, model_in, gain):
+    """Mono model input from a multichannel stream spectrum.
+
+    Args:
+        spec: ``(frames, channels, stream_bins)`` complex128.
+        model_in: ``(frames, model_bins, 2)`` float32 output (real, imag); model bins the
+            stream lacks (stream rate below the model's) are zero.
+        gain: ``1 / (scale * channels)``: undoes the longer window's larger sums and averages.
+    """
+    channels = spec.shape[1]
+    n_common = min(spec.shape[2], model_in.shape[1])
+    for t in range(n_frames):
+        for k in range(n_common):
+            re = 0.0
+            im = 0.0
+            for c in range(channels):
+                re += spec[t, c, k].real
+                im += spec[t, c, k].imag
+            model_in[t, k, 0] = re * gain
+            model_in[t, k, 1] = im * gain
+        for k in range(n_common, model_in.shape[1]):
+            model_in[t, k, 0] = 0.0
+            model_in[t, k, 1] = 0.0
+
+
+@njit(**_NJIT)
+def apply_mask(spec, n_frames, mask, out, edge_bins):
+    """``out = mask * spec`` for every channel; bins above the model band get the mean
+    mask of the model's top ``edge_bins`` bins (0 puts them all in the accompaniment).
+
+    Args:
+        spec, out: ``(frames, channels, stream_bins)`` complex128.
+        mask: ``(frames, model_bins)`` float32 vocal mask.
+    """
+    channels = spec.shape[1]
+    n_stream = spec.shape[2]
+    n_model = mask.shape[1]
+    n_common = min(n_stream, n_model)
+    for t in range(n_frames):
+        hf = 0.0
+        if edge_bins > 0:
+            for k in range(n_model - edge_bins, n_model):
+                hf += mask[t, k]
+            hf /= edge_bins
+        for c in range(channels):
+            for k in range(n_common):
+                out[t, c, k] = spec[t, c, k] * mask[t, k]
+            for k in range(n_common, n_stream):
+                out[t, c, k] = spec[t, c, k] * hf

@@ -1,0 +1,210 @@
+"""File mode: the live streaming code run over files, block by block, faster than real time.
+
+Outputs are aligned to the input sample for sample: the first ``latency_samples`` output
+frames are dropped and the stream is flushed with as many zeros at the end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioFileError, RtsepError
+from .io.audiofile import atomic_outputs, check_writable_dir, is_audio_file, open_input
+from .plugins.separator import Separator
+
+STEMS = ("vocals", "accompaniment")
+
+
+@dataclass
+class SeparationResult:
+    """Stems of one signal, aligned to it.
+
+    Attributes:
+        vocals, accompaniment: ``(frames, channels)`` float32.
+        vad: ``(n_frames,)`` float32 vocal activity per STFT frame.
+        vad_times_s: ``(n_frames,)`` input time of each ``vad`` value, seconds.
+        latency_samples: algorithmic latency that was compensated.
+        nonfinite_samples: NaN/Inf input samples that were replaced by zero.
+    """
+
+    vocals: np.ndarray
+    accompaniment: np.ndarray
+    vad: np.ndarray
+    vad_times_s: np.ndarray
+    latency_samples: int
+    sample_rate: int
+    nonfinite_samples: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class _VadLog:
+    def __init__(self):
+        self.values: list[np.ndarray] = []
+        self.times: list[np.ndarray] = []
+
+    def add(self, sep: Separator) -> None:
+        n = sep.vad_frames
+        if n:
+            self.values.append(sep.vad[:n].copy())
+            self.times.append(sep.frame_times_s(n))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.values:
+            return np.zeros(0, np.float32), np.zeros(0)
+        return np.concatenate(self.values), np.concatenate(self.times)
+
+
+def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog | None = None
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield latency-compensated ``(vocals, accompaniment)`` blocks for ``blocks``.
+
+    The yielded arrays are views into the separator's buffers: copy or write them out
+    before the next iteration.
+    """
+    skip = sep.latency_samples
+    total_in = 0
+    total_out = 0
+
+    def emit(block):
+        nonlocal skip, total_out
+        _, v, a = sep.process_stems(block)
+        if vad_log is not None:
+            vad_log.add(sep)
+        start = min(skip, len(v))
+        skip -= start
+        stop = min(len(v), start + (total_in - total_out))
+        if stop > start:
+            total_out += stop - start
+            return v[start:stop], a[start:stop]
+        return None
+
+    for block in blocks:
+        for i in range(0, len(block), sep.max_block):
+            chunk = block[i:i + sep.max_block]
+            total_in += len(chunk)
+            got = emit(chunk)
+            if got:
+                yield got
+    zeros = np.zeros((min(sep.max_block, 4096), sep.channels), dtype=np.float32)
+    while total_out < total_in:
+        got = emit(zeros[:min(len(zeros), sep.latency_samples + 1)])
+        if got:
+            yield got
+
+
+def separate_array(audio: np.ndarray, sample_rate: int, model: str | os.PathLike | None = None,
+                   blocksize: int = 4096, separator: Separator | None = None) -> SeparationResult:
+    """Separate a whole ``(frames, channels)`` (or ``(frames,)``) signal through the streaming engine."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[:, None]
+    sep = separator or Separator(model=model, sample_rate=sample_rate, channels=audio.shape[1],
+                                 mode="vocals", max_block=max(blocksize, 1))
+    sep.reset()
+    vocals = np.empty_like(audio)
+    accomp = np.empty_like(audio)
+    log = _VadLog()
+    pos = 0
+    blocks = (audio[i:i + blocksize] for i in range(0, len(audio), blocksize))
+    for v, a in stream_stems(sep, blocks, log):
+        vocals[pos:pos + len(v)] = v
+        accomp[pos:pos + len(a)] = a
+        pos += len(v)
+    vad, times = log.arrays()
+    return SeparationResult(vocals, accomp, vad, times, sep.latency_samples, sample_rate,
+                            sep.stft.nonfinite_samples)
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, and the audio files directly inside any folder given."""
+    paths: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if is_audio_file(q))
+            if not found:
+                raise AudioFileError(f"{p}: folder holds no audio files")
+            paths.extend(found)
+        else:
+            paths.append(p)
+    return paths
+
+
+def output_paths(outdir: Path, path: Path) -> dict[str, Path]:
+    return {stem: outdir / path.stem / f"{stem}.wav" for stem in STEMS}
+
+
+class FileSeparator:
+    """Separates files into ``OUTDIR/<name>/{vocals,accompaniment}.wav``.
+
+    One :class:`Separator` is kept per (rate, channels) and reset between files.
+    """
+
+    def __init__(self, model=None, blocksize: int = 4096, progress: bool = True,
+                 plugin_factory: Callable[[int, int], Separator] | None = None):
+        self.model = model
+        self.blocksize = int(blocksize)
+        if not 1 <= self.blocksize <= 65536:
+            raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
+        self.progress = progress
+        self._factory = plugin_factory or (lambda sr, ch: Separator(
+            model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=min(self.blocksize, 8192)))
+        self._cache: dict[tuple[int, int], Separator] = {}
+
+    def separator(self, sample_rate: int, channels: int) -> Separator:
+        key = (sample_rate, channels)
+        if key not in self._cache:
+            self._cache[key] = self._factory(sample_rate, channels)
+        sep = self._cache[key]
+        sep.reset()
+        return sep
+
+    def separate(self, path: Path, outdir: Path) -> tuple[dict[str, Path], SeparationResult]:
+        """Separate one file; returns its output paths and a result without stems (only vad)."""
+        outs = output_paths(outdir, path)
+        with open_input(path) as f:
+            sep = self.separator(f.samplerate, f.channels)
+            log = _VadLog()
+            bar = None
+            if self.progress:
+                from tqdm import tqdm
+                bar = tqdm(total=f.frames, unit="frame", unit_scale=True, desc=path.name, leave=False,
+                           disable=None)
+
+            def blocks():
+                while True:
+                    try:
+                        block = f.read(self.blocksize, dtype="float32", always_2d=True)
+                    except Exception as exc:
+                        raise AudioFileError(f"{path}: cannot decode ({str(exc).strip()[:120]})") from None
+                    if not len(block):
+                        return
+                    if bar is not None:
+                        bar.update(len(block))
+                    yield block
+
+            try:
+                with atomic_outputs([outs["vocals"], outs["accompaniment"]], f.samplerate, f.channels) as (fv, fa):
+                    for v, a in stream_stems(sep, blocks(), log):
+                        fv.write(v)
+                        fa.write(a)
+            except OSError as exc:
+                raise AudioFileError(f"cannot write outputs for {path}: {exc.strerror or exc}") from None
+            finally:
+                if bar is not None:
+                    bar.close()
+            vad, times = log.arrays()
+            res = SeparationResult(np.zeros((0, f.channels), np.float32), np.zeros((0, f.channels), np.float32),
+                                   vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples)
+        return outs, res
+
+
+def prepare_outdir(outdir: str | os.PathLike) -> Path:
+    outdir = Path(outdir)
+    check_writable_dir(outdir)
+    return outdir

@@ -135,8 +135,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return paths
 
 
-def output_paths(outdir: Path, path: Path) -> dict[str, Path]:
-    return {stem: outdir / path.stem / f"{stem}.wav" for stem in STEMS}
+def output_paths(outdir: Path, path: Path, stems: Iterable[str] = STEMS) -> dict[str, Path]:
+    return {stem: outdir / path.stem / f"{stem}.wav" for stem in stems}
 
 
 class FileSeparator:
@@ -164,9 +164,11 @@ class FileSeparator:
         sep.reset()
         return sep
 
-    def separate(self, path: Path, outdir: Path) -> tuple[dict[str, Path], SeparationResult]:
-        """Separate one file; returns its output paths and a result without stems (only vad)."""
-        outs = output_paths(outdir, path)
+    def separate(self, path: Path, outdir: Path, stems: tuple[str, ...] = STEMS
+                 ) -> tuple[dict[str, Path], SeparationResult]:
+        """Separate one file into the named ``stems``; returns their paths and a result
+        holding the vocal activity (not the stems, which went to disk)."""
+        outs = output_paths(outdir, path, stems)
         with open_input(path) as f:
             sep = self.separator(f.samplerate, f.channels)
             log = _VadLog()
@@ -189,10 +191,13 @@ class FileSeparator:
                     yield block
 
             try:
-                with atomic_outputs([outs["vocals"], outs["accompaniment"]], f.samplerate, f.channels) as (fv, fa):
+                with atomic_outputs(list(outs.values()), f.samplerate, f.channels) as files:
+                    sinks = dict(zip(outs, files))
                     for v, a in stream_stems(sep, blocks(), log):
-                        fv.write(v)
-                        fa.write(a)
+                        if "vocals" in sinks:
+                            sinks["vocals"].write(v)
+                        if "accompaniment" in sinks:
+                            sinks["accompaniment"].write(a)
             except OSError as exc:
                 raise AudioFileError(f"cannot write outputs for {path}: {exc.strerror or exc}") from None
             finally:
@@ -200,7 +205,8 @@ class FileSeparator:
                     bar.close()
             vad, times = log.arrays()
             res = SeparationResult(np.zeros((0, f.channels), np.float32), np.zeros((0, f.channels), np.float32),
-                                   vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples)
+                                   vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples,
+                                   extra={"duration_s": f.frames / f.samplerate, "card": sep.card})
         return outs, res
 
 

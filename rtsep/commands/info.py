@@ -1,0 +1,40 @@
+"""``rtsep info``: the chain, the model card, the STFT setup and the algorithmic latency."""
+
+from __future__ import annotations
+
+import json
+
+from ..plugins.separator import Separator
+
+
+def add_parser(sub):
+    p = sub.add_parser("info", help="show the model, STFT setup and algorithmic latency")
+    p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--samplerate", type=int, default=48000, help="stream rate to describe (default 48000)")
+    p.add_argument("--channels", type=int, default=2, help="stream channels (default 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def run(args) -> int:
+    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels)
+    d = sep.describe()
+    d["chain"] = ["Separator"]
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    m, s = d["model"], d["stft"]
+    print(f"chain        : {' -> '.join(d['chain'])}")
+    print(f"model        : {m['name']} ({m['path']}){'  [UNTRAINED PLACEHOLDER]' if m['placeholder'] else ''}")
+    if m.get("description"):
+        print(f"               {m['description']}")
+    print(f"model rate   : {m['sample_rate']} Hz, n_fft {m['n_fft']}, hop {m['hop']}, "
+          f"synthesis {m['synthesis_len']} samples")
+    for key in ("params", "license"):
+        if key in m:
+            print(f"{key:<13}: {m[key]}")
+    print(f"stream       : {d['sample_rate']} Hz, {d['channels']} channel(s)")
+    print(f"stream STFT  : {s['window']} window, n_fft {s['n_fft']}, hop {s['hop']}, "
+          f"synthesis {s['synthesis_len']}")
+    print(f"latency      : {d['latency_samples']} samples = {d['latency_ms']:.2f} ms (algorithmic)")
+    return 0

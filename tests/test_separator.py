@@ -1,0 +1,119 @@
+"""The separator plugin: modes, rates, channels, streaming == offline, no allocation."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from rtsep import Separator
+from rtsep.errors import ModelError
+from rtsep.filemode import separate_array
+from rtsep.model.onnx_model import MaskModel
+
+
+def test_model_frame_by_frame_equals_sequence(placeholder_model, rng):
+    m = MaskModel(placeholder_model)
+    x = rng.standard_normal((40, m.n_bins, 2)).astype(np.float32)
+    mask_seq, vad_seq = (a.copy() for a in m.run(x))
+    m.reset()
+    masks = [m.run(x[t:t + 1])[0].copy() for t in range(40)]  # run() returns views: copy
+    np.testing.assert_allclose(np.concatenate(masks), mask_seq, atol=1e-5)
+    m.reset()
+    vads = [m.run(x[t:t + 1])[1].copy() for t in range(40)]
+    np.testing.assert_allclose(np.concatenate(vads), vad_seq, atol=1e-5)
+
+
+@pytest.mark.parametrize("rate,channels", [(48000, 2), (44100, 2), (16000, 1), (8000, 1), (96000, 2), (48000, 6)])
+def test_mix_at_unity_is_the_delayed_input(placeholder_model, rate, channels, rng):
+    sep = Separator(placeholder_model, sample_rate=rate, channels=channels, mode="mix")
+    assert sep.latency_samples / rate <= 0.012
+    x = (0.1 * rng.standard_normal((rate // 2, channels))).astype(np.float32)
+    y = sep(x, blocksize=1000)
+    d = sep.latency_samples
+    assert np.max(np.abs(y[d:] - x[:-d])) < 1e-6
+
+
+def test_streaming_equals_offline_for_random_blocks(placeholder_model, rng):
+    x = (0.1 * rng.standard_normal((48000, 2))).astype(np.float32)
+    sep = Separator(placeholder_model, sample_rate=48000, channels=2, mode="karaoke")
+    ref = sep(x, blocksize=8192)
+    sep.reset()
+    out, i = [], 0
+    while i < len(x):
+        b = int(rng.choice([1, 5, 64, 128, 333, 1024, 4096, 8192]))
+        out.append(sep.process(x[i:i + b]).copy())
+        i += b
+    np.testing.assert_allclose(np.concatenate(out), ref, atol=2e-5)
+
+
+def test_karaoke_plus_vocals_is_the_input_and_stems_are_aligned(placeholder_model, rng):
+    x = (0.1 * rng.standard_normal((20000, 2))).astype(np.float32)
+    res = separate_array(x, 44100, model=placeholder_model, blocksize=777)
+    assert res.vocals.shape == x.shape == res.accompaniment.shape
+    np.testing.assert_allclose(res.vocals + res.accompaniment, x, atol=1e-6)
+    assert 0.05 < np.std(res.vocals) / np.std(x) < 0.95  # something was actually masked
+    assert len(res.vad) == len(res.vad_times_s) > 0
+
+
+def test_content_above_the_model_band_is_kept_in_the_accompaniment(placeholder_model):
+    sr = 48000
+    t = np.arange(sr) / sr
+    x = np.stack([0.3 * np.sin(2 * np.pi * 14000 * t)] * 2, axis=1).astype(np.float32)
+    res = separate_array(x, sr, model=placeholder_model)
+    k = sr // 4
+    kept = np.sqrt(np.mean(res.accompaniment[k:] ** 2) / np.mean(x[k:] ** 2))
+    assert kept > 0.2, f"14 kHz content in the accompaniment at {kept:.2f} of its level"
+
+
+def test_mode_switch_is_click_free(placeholder_model):
+    sr = 16000
+    t = np.arange(sr) / sr
+    x = (0.5 * np.sin(2 * np.pi * 200 * t))[:, None].astype(np.float32)
+    sep = Separator(placeholder_model, sample_rate=sr, channels=1, mode="karaoke", fade_ms=10)
+    out = []
+    for k, i in enumerate(range(0, sr, 128)):
+        if k == 60:
+            sep.mode = "vocals"
+        out.append(sep.process(x[i:i + 128]).copy())
+    y = np.concatenate(out)[2000:, 0]
+    # A 200 Hz sine moves at most 2*pi*200/16000*0.5 = 0.04 per sample; a click would jump.
+    assert np.max(np.abs(np.diff(y))) < 0.08
+
+
+def test_nan_input_gives_finite_output(placeholder_model):
+    x = np.zeros((10000, 2), np.float32)
+    x[::7] = np.nan
+    x[::11] = np.inf
+    sep = Separator(placeholder_model, sample_rate=48000, channels=2)
+    y = sep(x)
+    assert np.all(np.isfinite(y)) and sep.stft.nonfinite_samples > 0
+
+
+def test_live_block_path_allocates_no_arrays(placeholder_model, rng):
+    sep = Separator(placeholder_model, sample_rate=48000, channels=2)
+    x = (0.1 * rng.standard_normal((128, 2))).astype(np.float32)
+    for _ in range(20):
+        sep.process(x)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    for _ in range(300):
+        sep.process(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak - base < 1024, f"{peak - base} bytes allocated while streaming"  # one 128x2 block is 1 kB
+
+
+def test_wrong_channel_count_is_refused(placeholder_model):
+    sep = Separator(placeholder_model, sample_rate=48000, channels=2)
+    with pytest.raises(ValueError):
+        sep.process(np.zeros((64, 3), np.float32))
+
+
+def test_corrupt_model_is_a_model_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x01garbage" * 100)
+    with pytest.raises(ModelError):
+        Separator(bad)
+    with pytest.raises(ModelError):
+        Separator(tmp_path / "missing.onnx")

@@ -1,0 +1,79 @@
+"""``rtsep live``: stream an input device (or a file) through the separator to an output."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import RtsepError
+
+
+def add_parser(sub):
+    p = sub.add_parser("live", help="real-time karaoke / vocal monitoring through an audio device",
+                       description="Stream input → separator → output in real time. Ctrl-C or --duration "
+                                   "stops; a summary (callbacks, dropouts, deadline misses, callback load, "
+                                   "latency) is printed at exit.")
+    p.add_argument("--input-device", "-i", help="input device index or name part (default: system default)")
+    p.add_argument("--output-device", "-o", help="output device index or name part (default: system default)")
+    p.add_argument("--source", help="play this audio file as the input (karaoke from a song)")
+    p.add_argument("--mode", choices=("karaoke", "vocals", "mix", "bypass"), default="karaoke",
+                   help="karaoke = accompaniment, vocals = voice only (monitoring), mix = both with "
+                        "--vocals-db/--accompaniment-db, bypass = latency-matched dry (default karaoke)")
+    p.add_argument("--vocals-db", type=float, default=0.0, help="vocals gain in mix mode (dB)")
+    p.add_argument("--accompaniment-db", type=float, default=0.0, help="accompaniment gain in mix mode (dB)")
+    p.add_argument("--model", help="ONNX model file or name (default: the release model)")
+    p.add_argument("--blocksize", type=int, default=256, help="frames per callback (default 256)")
+    p.add_argument("--samplerate", type=int, help="stream rate (default: the device's)")
+    p.add_argument("--channels", type=int, default=2, help="channels processed (default 2)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--inline", action="store_true",
+                   help="run the separator inside the audio callback instead of on a worker thread "
+                        "(one block less latency, no dry fallback on overload)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
+    return p
+
+
+def _fmt_ms(x):
+    return "-" if x is None else f"{x:.1f}%"
+
+
+def run(args) -> int:
+    from ..host.stream import LiveHost
+
+    if args.duration is not None and args.duration <= 0:
+        raise RtsepError("--duration must be > 0")
+    host = LiveHost(input_device=args.input_device, output_device=args.output_device, source=args.source,
+                    samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
+                    mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
+                    model=args.model, worker=not args.inline)
+    log = sys.stderr if args.json else sys.stdout
+    for note in host.notes:
+        print(f"rtsep: note: {note}", file=log)
+    host.start()
+    lat = host.latency()
+    src = f"file {host.source.path}" if host.source else f"input device {host.input_device}"
+    print(f"streaming {src} → output device {host.output_device}: {host.sample_rate} Hz, "
+          f"{host.blocksize} frames ({1000 * host.blocksize / host.sample_rate:.2f} ms), mode {host.mode}, "
+          f"{'worker thread' if host.worker else 'inline'}; latency {lat['total_ms']:.1f} ms "
+          f"(algorithmic {lat['algorithmic_ms']:.1f} + hand-off {lat['handoff_ms']:.1f} + "
+          f"device {lat['device_ms']:.1f}). Ctrl-C stops.", file=log, flush=True)
+    if host.separator is not None and host.separator.card.placeholder:
+        print("rtsep: note: the model is an untrained placeholder: it does not really separate", file=log)
+    reason = host.run(args.duration)
+    s = host.stats.summary(skip=8)
+    s.update({"stopped": reason, "sample_rate": host.sample_rate, "blocksize": host.blocksize,
+              "mode": host.mode, "worker": host.worker, "latency": lat, "notes": host.notes,
+              "realtime": host.rt_status})
+    if args.json:
+        print(json.dumps(s))
+        return 0
+    print(f"stopped ({reason}): {s['callbacks']} callbacks, {s['dropouts']} dropouts "
+          f"(in under/over {s['input_underflows']}/{s['input_overflows']}, out under/over "
+          f"{s['output_underflows']}/{s['output_overflows']}), {s['deadline_misses']} deadline misses, "
+          f"{s['fallback_blocks']} dry-fallback blocks")
+    print(f"callback time (% of the {s['block_period_ms']} ms block): p50 {_fmt_ms(s['callback_pct_p50'])}, "
+          f"p99 {_fmt_ms(s['callback_pct_p99'])}, max {_fmt_ms(s['callback_pct_max'])}")
+    print(f"end-to-end latency {lat['total_samples']} samples = {lat['total_ms']:.2f} ms: algorithmic "
+          f"{lat['algorithmic_samples']} + hand-off {lat['handoff_samples']} + device in "
+          f"{lat['device_input_samples']} + out {lat['device_output_samples']} (as PortAudio reports)")
+    return 0

@@ -1,0 +1,1 @@
+"""Training, export and data pipeline for rtsep's causal mask networks (needs the ``train`` extra)."""

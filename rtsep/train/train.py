@@ -1,0 +1,283 @@
+"""Training loop: ``python -m rtsep.train --config low --split protocol --out models/x.onnx``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+CONFIGS = {
+    # STFT: 1024/96/192 at 16 kHz -> 191 samples (11.94 ms) algorithmic latency
+    "low": dict(n_fft=1024, hop=96, synthesis_len=192, enc=256, hidden=256, layers=2),
+    # tiny net for smoke tests
+    "tiny": dict(n_fft=1024, hop=96, synthesis_len=192, enc=16, hidden=16, layers=2),
+}
+
+PROTOCOL_VAL_SONGS = ("abjones_1", "amy_14")  # held-out songs of the 175 protocol training clips
+RELEASE_VAL_SINGERS = ("bobon", "tammy")  # held-out singers of the release model
+
+LICENSE = ("Weights: trained on MIR-1K (Hsu & Jang 2010, research use); released with rtsep. "
+           "Training data is not redistributed.")
+
+
+def make_split(data, split: str):
+    names = list(data.names)
+    if split == "protocol":
+        train_all = list(data.splits["train"])
+        val = [n for n in train_all if "_".join(n.split("_")[:2]) in PROTOCOL_VAL_SONGS]
+        train = [n for n in train_all if n not in set(val)]
+    elif split == "release":
+        val = [n for n in names if n.split("_")[0] in RELEASE_VAL_SINGERS]
+        train = [n for n in names if n not in set(val)]
+    else:
+        raise ValueError(f"unknown split {split!r}")
+    return train, val
+
+
+def neg_sdr(est, ref, eps_rel=1e-3):
+    """Negative SDR (dB) per example; eps relative to the batch item's reference+estimate power."""
+    import torch
+
+    num = (ref ** 2).sum(-1)
+    den = ((ref - est) ** 2).sum(-1)
+    eps = eps_rel * num.mean() + 1e-8
+    return -10 * torch.log10((num + eps) / (den + eps))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m rtsep.train", description=__doc__)
+    p.add_argument("--config", default="low", choices=sorted(CONFIGS))
+    p.add_argument("--split", default="protocol", choices=["protocol", "release"])
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--minutes", type=float, default=45.0, help="training wall-time budget")
+    p.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: time budget only)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seconds", type=float, default=3.0, help="crop length")
+    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--data", default=None, help="data dir (default ../shared/data from the repo root)")
+    p.add_argument("--cache", default=None, help="decoded-audio cache dir (default ~/.cache/rtsep)")
+    p.add_argument("--extra-accompaniment", default=None, help="dir of extra instrumental audio")
+    p.add_argument("--workdir", default=None, help="checkpoints + log (default runs/<out stem>)")
+    p.add_argument("--resume", action="store_true", help="continue from workdir/last.pt")
+    p.add_argument("--val-every", type=float, default=3.0, help="validate every N minutes")
+    p.add_argument("--vad-weight", type=float, default=0.5)
+    p.add_argument("--name", default=None)
+    p.add_argument("--export-only", action="store_true", help="export workdir/best.pt and exit")
+    return p.parse_args(argv)
+
+
+def lr_at(frac, step, base, warmup=100):
+    w = min(1.0, (step + 1) / warmup)
+    return base * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+def evaluate(net, stft, data, names, vad_thresholds=(0.5,)):
+    """Validation on the protocol's 0 dB full-clip mixtures: length-weighted vocal NSDR, accomp
+    NSDR (plain SNR-style SDR), and VAD accuracy per threshold."""
+    import torch
+
+    from .data import SR
+
+    net.eval()
+    tot_len, acc_v, acc_a = 0, 0.0, 0.0
+    vads, labs = [], []
+    hop = stft.hop
+    with torch.no_grad():
+        for n in names:
+            v, a = data.clip(n)
+            a = a * np.sqrt(np.mean(v.astype(np.float64) ** 2) / (np.mean(a.astype(np.float64) ** 2) + 1e-12))
+            L = len(v) - len(v) % hop
+            v, a = v[:L].astype(np.float32), a[:L].astype(np.float32)
+            mix = v + a
+            X = stft.analysis(torch.from_numpy(mix)[None])
+            from .model import spec_to_ri
+
+            m, vad, _ = net(spec_to_ri(X), net.zero_state(1))
+            yv = stft.synthesis(X * m)[0].numpy()
+            valid = L - (stft.m - hop)
+            yv, vv, aa, mm = yv[:valid], v[:valid], a[:valid], mix[:valid]
+            ya = mm - yv
+
+            def sdr(est, ref):
+                return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / (np.sum((ref - est).astype(np.float64) ** 2) + 1e-12))
+
+            acc_v += valid * (sdr(yv, vv) - sdr(mm, vv))
+            acc_a += valid * (sdr(ya, aa) - sdr(mm, aa))
+            tot_len += valid
+            lab = data.clip_vad(n)
+            centres = np.arange(X.shape[1]) * hop + hop - stft.m // 2
+            vads.append(vad[0].numpy())
+            labs.append(lab[np.clip(centres, 0, len(lab) - 1)])
+    net.train()
+    vads, labs = np.concatenate(vads), np.concatenate(labs)
+    accs = {float(t): float(np.mean((vads > t) == (labs > 0))) for t in vad_thresholds}
+    return acc_v / tot_len, acc_a / tot_len, accs
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    from .data import load_extra_accompaniment, load_mir1k, Mixer, SR
+    from .export import export_onnx
+    from .model import EngineStft, MaskNet, set_feature_stats, spec_to_ri
+
+    torch.set_num_threads(args.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+
+    cfg = CONFIGS[args.config]
+    out = Path(args.out)
+    workdir = Path(args.workdir or Path("runs") / out.stem)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = load_mir1k(args.data, args.cache)
+    train_names, val_names = make_split(data, args.split)
+    extra = load_extra_accompaniment(args.extra_accompaniment, args.cache) if args.extra_accompaniment else None
+    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra)
+    stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
+    net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"])
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
+    bce = torch.nn.BCELoss()
+    state = dict(step=0, elapsed=0.0, best=-1e9, history=[])
+    log_path = workdir / "log.csv"
+    last, best = workdir / "last.pt", workdir / "best.pt"
+
+    if args.resume and last.is_file():
+        ck = torch.load(last, weights_only=False)
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        state = ck["state"]
+        mixer.rng.bit_generator.state = ck["mixer_rng"]
+        torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    elif not args.export_only:
+        specs = []
+        for _ in range(8):
+            v, a, _ = mixer.batch(args.batch)
+            specs.append(stft.analysis(torch.from_numpy(v + a)))
+        set_feature_stats(net, specs)
+        with open(log_path, "w", newline="") as f:
+            csv.writer(f).writerow(["step", "minutes", "lr", "train_loss", "train_sdr_v", "train_sdr_a",
+                                    "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc"])
+
+    name = args.name or out.stem
+    training_meta = dict(command="python -m rtsep.train " + " ".join(argv if argv is not None else os.sys.argv[1:]),
+                         config=args.config, split=args.split, train_clips=len(train_names),
+                         val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
+                         seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
+                         f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None), **cfg)
+
+    def save(path):
+        tmp = Path(str(path) + ".tmp")
+        torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), state=state, cfg=cfg, args=vars(args),
+                        mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state()), tmp)
+        tmp.replace(path)
+
+    def do_export():
+        ck = torch.load(best if best.is_file() else last, weights_only=False)
+        net.load_state_dict(ck["net"])
+        thr = ck["state"].get("vad_threshold", 0.5)
+        meta = dict(training_meta, steps=ck["state"]["step"], minutes=round(ck["state"]["elapsed"] / 60, 1),
+                    val_nsdr_vocal_db=ck["state"].get("best"), history=ck["state"]["history"][-1:])
+        desc = (f"Causal GRU mask network ({cfg['layers']}x{cfg['hidden']}), {cfg['n_fft']}/{cfg['hop']}/"
+                f"{cfg['synthesis_len']} STFT at 16 kHz, {(cfg['synthesis_len'] - 1) / 16:.2f} ms latency; "
+                f"trained on MIR-1K ({args.split} split)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(net, str(out), name=name, description=desc, n_fft=cfg["n_fft"], hop=cfg["hop"],
+                    synthesis_len=cfg["synthesis_len"], vad_threshold=thr, license=LICENSE, training=meta)
+        print(f"wrote {out} (step {ck['state']['step']}, val vocal NSDR {ck['state'].get('best'):.2f} dB)")
+
+    if args.export_only:
+        do_export()
+        return
+
+    from tqdm import tqdm
+
+    budget = args.minutes * 60
+    t0 = time.time() - state["elapsed"]
+    last_val = state["elapsed"]
+    last_ckpt = time.time()
+    run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
+    trim = stft.m - stft.hop
+    pbar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {name}",
+                mininterval=5.0)
+    net.train()
+    while True:
+        elapsed = time.time() - t0
+        done = elapsed >= budget or (args.steps and state["step"] >= args.steps)
+        if done or elapsed - last_val >= args.val_every * 60:
+            thresholds = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
+            vn, an, accs = evaluate(net, stft, data, val_names, thresholds)
+            thr = max(accs, key=lambda t: (accs[t], -abs(t - 0.5)))
+            row = dict(step=state["step"], minutes=round(elapsed / 60, 2), lr=opt.param_groups[0]["lr"],
+                       train_loss=run["loss"] / max(run["n"], 1), train_sdr_v=run["sv"] / max(run["n"], 1),
+                       train_sdr_a=run["sa"] / max(run["n"], 1), train_bce=run["bce"] / max(run["n"], 1),
+                       val_nsdr_v=vn, val_nsdr_a=an, val_vad_acc=accs[thr])
+            state["history"].append(row)
+            with open(log_path, "a", newline="") as f:
+                csv.writer(f).writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row.values()])
+            run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
+            last_val = elapsed
+            state["elapsed"] = elapsed
+            pbar.write(f"step {state['step']} {elapsed / 60:.1f} min: train loss {row['train_loss']:.3f} "
+                       f"val vocal NSDR {vn:.2f} dB accomp NSDR {an:.2f} dB vad acc {accs[thr]:.3f}@{thr}")
+            if vn > state["best"]:
+                state["best"] = vn
+                state["vad_threshold"] = float(thr)
+                save(best)
+            save(last)
+            last_ckpt = time.time()
+        if done:
+            break
+        frac = elapsed / budget if not args.steps else state["step"] / args.steps
+        lr = lr_at(frac, state["step"], args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        v, a, lab = mixer.batch(args.batch)
+        v, a = torch.from_numpy(v), torch.from_numpy(a)
+        mix = v + a
+        X = stft.analysis(mix)
+        m, vad, _ = net(spec_to_ri(X), net.zero_state(args.batch))
+        yv = stft.synthesis(X * m)
+        ym = stft.synthesis(X)  # == mix up to float error; accompaniment = mixture - vocal estimate
+        ya = ym - yv
+        sl = slice(0, yv.shape[-1] - trim)
+        sdr_v = neg_sdr(yv[:, sl], v[:, sl])
+        sdr_a = neg_sdr(ya[:, sl], a[:, sl])
+        centres = torch.arange(X.shape[1]) * stft.hop + stft.hop - stft.m // 2
+        target = torch.from_numpy(lab)[:, centres].float()
+        l_bce = bce(vad.clamp(1e-6, 1 - 1e-6), target)
+        loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+        state["step"] += 1
+        run["loss"] += float(loss.detach())
+        run["sv"] += -float(sdr_v.mean())
+        run["sa"] += -float(sdr_a.mean())
+        run["bce"] += float(l_bce)
+        run["n"] += 1
+        now = time.time()
+        pbar.update(int(now - t0) - pbar.n)
+        pbar.set_postfix(step=state["step"], sdr_v=f"{-float(sdr_v.mean()):.2f}", refresh=False)
+        if now - last_ckpt > 120:
+            state["elapsed"] = now - t0
+            save(last)
+            last_ckpt = now
+    pbar.close()
+    do_export()

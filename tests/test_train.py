@@ -1,0 +1,114 @@
+"""Training pipeline on a tiny synthetic MIR-1K lookalike (fast), plus real-data checks."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+sf = pytest.importorskip("soundfile")
+
+from rtsep.train.data import default_data_dir  # noqa: E402
+
+NAMES = ["abjones_1_01", "abjones_2_01", "amy_3_01", "amy_14_01", "bobon_1_01", "tammy_1_01", "leon_1_01"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def fake_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    m = root / "mir1k"
+    (m / "clips").mkdir(parents=True)
+    (m / "labels" / "vocal-nonvocal").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sr = 16000
+    for i, n in enumerate(NAMES):
+        t = np.arange(int(sr * (1.5 + 0.1 * i))) / sr
+        voc = 0.2 * np.sin(2 * np.pi * (300 + 20 * i) * t) * (t > 0.5)
+        acc = 0.1 * rng.standard_normal(len(t))
+        sf.write(m / "clips" / f"{n}.vocals.opus", voc, sr, format="OGG", subtype="OPUS")
+        sf.write(m / "clips" / f"{n}.accompaniment.opus", acc, sr, format="OGG", subtype="OPUS")
+        n_lab = (len(t) - 640) // 320 + 1
+        lab = (np.arange(n_lab) * 320 + 320 > 0.5 * sr).astype(int)
+        (m / "labels" / "vocal-nonvocal" / f"{n}.vocal").write_text("".join(f"{v} \n" for v in lab))
+    train = [n for n in NAMES if n.startswith(("abjones", "amy"))]
+    (m / "splits.json").write_text(json.dumps({"train": train, "test": [n for n in NAMES if n not in train]}))
+    return root
+
+
+def test_neg_sdr_and_lr():
+    from rtsep.train.train import lr_at, neg_sdr
+
+    ref = torch.randn(3, 1000)
+    assert float(neg_sdr(ref, ref).max()) < -29  # capped by the 1e-3 relative eps
+    noisy = ref + 0.1 * torch.randn(3, 1000)
+    assert float(neg_sdr(noisy, ref).mean()) == pytest.approx(-20, abs=1.0)
+    assert lr_at(0.0, 0, 1.0, warmup=10) == pytest.approx(0.1)
+    assert lr_at(1.0, 1000, 1.0) == pytest.approx(0.05)
+
+
+def test_data_cache_mixer_and_splits(fake_data, tmp_path):
+    from rtsep.train.data import load_mir1k, Mixer
+    from rtsep.train.train import make_split
+
+    d = load_mir1k(fake_data, tmp_path / "cache", workers=1, progress=False)
+    assert sorted(d.names) == sorted(NAMES)
+    assert (tmp_path / "cache" / "mir1k-16k" / "vocals.npy").is_file()
+    v, a = d.clip("amy_3_01")
+    assert len(v) == len(a) == d.offsets[d.index("amy_3_01") + 1] - d.offsets[d.index("amy_3_01")]
+    lab = d.clip_vad("amy_3_01")
+    assert lab[:7000].max() == 0 and lab[9000:].min() == 1
+    train, val = make_split(d, "protocol")
+    assert val == ["abjones_1_01", "amy_14_01"] and set(train) == {"abjones_2_01", "amy_3_01"}
+    train, val = make_split(d, "release")
+    assert set(val) == {"bobon_1_01", "tammy_1_01"} and "leon_1_01" in train
+    mix = Mixer(d, train, 1.0, seed=5)
+    vb, ab, lb = mix.batch(4)
+    assert vb.shape == ab.shape == lb.shape == (4, 16000) and vb.dtype == np.float32
+    assert np.abs(vb + ab).max() <= 0.9
+    vb2, _, _ = Mixer(d, train, 1.0, seed=5).batch(4)
+    np.testing.assert_array_equal(vb, vb2)  # fixed seeds reproduce
+
+
+def test_train_resume_export(fake_data, tmp_path):
+    from rtsep.model.onnx_model import MaskModel
+    from rtsep.train.train import main
+
+    out = tmp_path / "m.onnx"
+    common = ["--config", "tiny", "--out", str(out), "--data", str(fake_data), "--cache", str(tmp_path / "c"),
+              "--workdir", str(tmp_path / "w"), "--batch", "2", "--seconds", "1", "--minutes", "5"]
+    main(common + ["--steps", "2"])
+    rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
+    assert rows and rows[-1]["step"] == "2" and "val_nsdr_v" in rows[-1]
+    assert (tmp_path / "w" / "last.pt").is_file() and out.is_file()
+    main(common + ["--steps", "3", "--resume"])
+    rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
+    assert rows[-1]["step"] == "3"
+    card = MaskModel(out).card
+    assert card.hop == 96 and card.synthesis_len == 192 and not card.placeholder
+    meta = json.loads(card.extra["training"])
+    assert meta["split"] == "protocol" and meta["config"] == "tiny"
+
+
+def test_real_mir1k_labels_match_clips():
+    root = default_data_dir() / "mir1k"
+    if not (root / "clips").is_dir():
+        pytest.skip(f"MIR-1K not found at {root}: see ../shared/data/README.md")
+    from rtsep.train.data import read_vad_labels
+
+    splits = json.loads((root / "splits.json").read_text())
+    assert len(splits["train"]) == 175 and len(splits["test"]) == 825
+    x, sr = sf.read(root / "clips" / "abjones_1_01.vocals.opus")
+    assert sr == 16000
+    lab = read_vad_labels(root / "labels" / "vocal-nonvocal" / "abjones_1_01.vocal")
+    assert len(lab) == (len(x) - 640) // 320 + 1

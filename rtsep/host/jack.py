@@ -1,0 +1,224 @@
+"""JACK helpers: start a private server, wire PortAudio's ports, record, run jack_iodelay.
+
+Uses the ``jack`` module (JACK-Client) and the ``jackd``/``jack_wait``/``jack_iodelay``
+programs of the jackd2 package. A server name (``-n``) keeps tests and benchmarks off
+anybody else's server; PortAudio and JACK-Client pick it up from the
+``JACK_DEFAULT_SERVER`` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+
+from ..errors import DeviceError
+
+PORTAUDIO_CLIENT = "PortAudio"
+
+
+def jack_module():
+    try:
+        import jack
+    except Exception as exc:  # OSError: libjack missing
+        raise DeviceError(f"the JACK client library is not available ({str(exc).splitlines()[0]}); "
+                          "install jackd2 / libjack-jackd2-0 and the JACK-Client package") from None
+    return jack
+
+
+def have_jackd() -> bool:
+    return shutil.which("jackd") is not None and shutil.which("jack_wait") is not None
+
+
+class JackServer:
+    """A ``jackd`` with the dummy backend (no sound card), started and stopped by us.
+
+    ``realtime=False`` runs ``jackd --no-realtime``; ``boost=True`` then still tries to
+    give the server's threads SCHED_FIFO (``chrt``) if the OS allows it, which makes the
+    dummy driver's clock robust on a loaded machine; without permission it runs as is.
+    """
+
+    def __init__(self, name: str | None = None, rate: int = 48000, period: int = 256,
+                 realtime: bool = False, boost: bool = True, timeout_s: float = 10.0):
+        self.name = name or f"rtsep-{os.getpid()}-{int(time.monotonic() * 1000) % 100000}"
+        self.rate, self.period = int(rate), int(period)
+        self.realtime, self.boost = realtime, boost
+        self.timeout_s = timeout_s
+        self.proc: subprocess.Popen | None = None
+        self.log = b""
+        self._old_env = None
+
+    def start(self) -> "JackServer":
+        if not have_jackd():
+            raise DeviceError("jackd is not installed (apt-get install jackd2)")
+        cmd = ["jackd", "-n", self.name, "--no-realtime" if not self.realtime else "--realtime",
+               "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
+        env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        try:
+            subprocess.run(["jack_wait", "-w", "-s", self.name, "-t", str(int(self.timeout_s))],
+                           check=True, capture_output=True, timeout=self.timeout_s + 5)
+        except (subprocess.SubprocessError, OSError) as exc:
+            self.stop()
+            raise DeviceError(f"jackd did not come up ({exc}): {self.log.decode(errors='replace')[-300:]}")
+        if self.proc.poll() is not None:
+            self.stop()
+            raise DeviceError("jackd exited at start")
+        if self.boost and not self.realtime and shutil.which("chrt"):
+            subprocess.run(["chrt", "-f", "-a", "-p", "70", str(self.proc.pid)], capture_output=True)
+        self._old_env = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
+        return self
+
+    def stop(self) -> None:
+        p, self.proc = self.proc, None
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+        if p is not None and p.stdout is not None:
+            try:
+                self.log = p.stdout.read() or b""
+            except Exception:
+                pass
+            p.stdout.close()
+        if self._old_env is not None:
+            os.environ["JACK_DEFAULT_SERVER"] = self._old_env
+        elif os.environ.get("JACK_DEFAULT_SERVER") == self.name:
+            del os.environ["JACK_DEFAULT_SERVER"]
+        self._old_env = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def client(name: str = "rtsep-ctl"):
+    jack = jack_module()
+    try:
+        return jack.Client(name, no_start_server=True)
+    except jack.JackError as exc:
+        raise DeviceError(f"cannot connect to the JACK server ({exc})") from None
+
+
+def portaudio_ports(cl, kind: str) -> list:
+    """PortAudio's own ports (``PortAudio:in_N`` / ``PortAudio:out_N``), in order."""
+    ports = cl.get_ports(f"^{PORTAUDIO_CLIENT}:{kind}_", is_audio=True)
+    return sorted(ports, key=lambda p: int(p.name.rsplit("_", 1)[1]))
+
+
+def connect_loopback(cl, channels: int = 1, timeout_s: float = 3.0) -> None:
+    """Disconnect PortAudio's ports from everything and wire ``out_k → in_k``."""
+    t_end = time.monotonic() + timeout_s
+    while True:
+        outs, ins = portaudio_ports(cl, "out"), portaudio_ports(cl, "in")
+        if outs and ins:
+            break
+        if time.monotonic() > t_end:
+            raise DeviceError("PortAudio's JACK ports (PortAudio:out_0 / in_0) did not appear: "
+                              "is the stream running on the JACK host API?")
+        time.sleep(0.02)
+    for port in outs + ins:
+        for other in cl.get_all_connections(port):
+            try:
+                cl.disconnect(port, other) if port.is_output else cl.disconnect(other, port)
+            except Exception:
+                pass
+    for k in range(min(channels, len(outs), len(ins))):
+        cl.connect(outs[k], ins[k])
+
+
+class JackRecorder:
+    """Records JACK ports (e.g. ``PortAudio:out_0``) into a preallocated buffer.
+
+    Its process callback runs in JACK's thread: copies only. ``start_frame`` is the JACK
+    frame time of the first recorded sample.
+    """
+
+    def __init__(self, sources: list[str], seconds: float, name: str = "rtsep-rec"):
+        jack = jack_module()
+        self.client = jack.Client(name, no_start_server=True)
+        self.sources = list(sources)
+        self.rate = self.client.samplerate
+        self.buf = np.zeros((int(seconds * self.rate), len(sources)), dtype=np.float32)
+        self.pos = 0
+        self.xruns = 0
+        self.ports = [self.client.inports.register(f"in_{k}") for k in range(len(sources))]
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+
+    def _xrun(self, delay):
+        self.xruns += 1
+
+    def _process(self, frames):
+        p = self.pos
+        n = min(frames, len(self.buf) - p)
+        if n > 0:
+            for k, port in enumerate(self.ports):
+                self.buf[p:p + n, k] = port.get_array()[:n]
+            self.pos = p + n
+
+    def start(self) -> "JackRecorder":
+        self.client.activate()
+        for src, port in zip(self.sources, self.ports):
+            self.client.connect(src, port)
+        return self
+
+    def stop(self) -> np.ndarray:
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception:
+            pass
+        return self.buf[:self.pos]
+
+
+def run_iodelay(seconds: float = 3.0) -> float:
+    """Round trip of a direct JACK loop measured by ``jack_iodelay`` (frames): it is run,
+    its ``jack_delay:out`` wired to its ``jack_delay:in``, and its last stable reading
+    returned. Raises :class:`DeviceError` if it reports nothing."""
+    if shutil.which("jack_iodelay") is None:
+        raise DeviceError("jack_iodelay is not installed (jackd2 package)")
+    p = subprocess.Popen(["stdbuf", "-oL", "jack_iodelay"] if shutil.which("stdbuf") else ["jack_iodelay"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(p.stdout.readline, b"")), daemon=True)
+    reader.start()
+    try:
+        cl = client("rtsep-iodelay-ctl")
+        t_end = time.monotonic() + 5
+        while not cl.get_ports("^jack_delay:"):
+            if time.monotonic() > t_end:
+                raise DeviceError("jack_iodelay did not register its ports")
+            time.sleep(0.05)
+        cl.connect("jack_delay:out", "jack_delay:in")
+        time.sleep(seconds)
+        cl.close()
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        reader.join(timeout=2)
+    text = b"".join(out).decode(errors="replace").replace("\r", "\n")
+    vals = [float(m.group(1)) for m in re.finditer(r"([\d.]+) frames\s+[\d.]+ ms total roundtrip", text)]
+    if not vals:
+        raise DeviceError(f"jack_iodelay reported no round trip: {text.strip()[-200:]!r}")
+    return vals[-1]

@@ -64,3 +64,28 @@ def apply_mask(spec, n_frames, mask, out, edge_bins):
                 out[t, c, k] = spec[t, c, k] * mask[t, k]
             for k in range(n_common, n_stream):
                 out[t, c, k] = spec[t, c, k] * hf
+
+
+@njit(**_NJIT)
+def delay_frames(spec, frame_end, n_frames, hist, hist_end, counters, lookahead, out, out_end):
+    """Delay spectrum frames by ``lookahead`` frames through the history ring ``hist``.
+
+    A model with look-ahead emits, at step ``t``, the mask of frame ``t - lookahead``: this
+    pairs each new mask with that older frame. Writes the frames that have a mask now to
+    ``out``/``out_end`` and returns their count ``m``; they belong to the last ``m`` masks.
+    ``counters[0]`` counts frames pushed since reset.
+    """
+    size = hist.shape[0]
+    g = counters[0]
+    m = 0
+    for k in range(n_frames):
+        slot = (g + k) % size
+        hist[slot] = spec[k]
+        hist_end[slot] = frame_end[k]
+        old = g + k - lookahead
+        if old >= 0:
+            out[m] = hist[old % size]
+            out_end[m] = hist_end[old % size]
+            m += 1
+    counters[0] = g + n_frames
+    return m

@@ -125,18 +125,22 @@ class StreamingStft:
         windows: the analysis/synthesis pair (see :func:`design_windows`).
         channels: number of audio channels.
         max_block: largest block, in frames, that one call may carry.
+        lookahead_frames: frames by which synthesis may lag analysis (a model with
+            look-ahead writes frame ``t - lookahead_frames`` at step ``t``); adds
+            ``lookahead_frames * hop`` samples of latency.
     """
 
-    def __init__(self, windows: WindowPair, channels: int, max_block: int = 8192):
+    def __init__(self, windows: WindowPair, channels: int, max_block: int = 8192, lookahead_frames: int = 0):
         self.windows = windows
         self.n_fft = windows.n_fft
         self.hop = windows.hop
         self.n_bins = self.n_fft // 2 + 1
         self.channels = int(channels)
         self.max_block = int(max_block)
-        self.latency_samples = windows.latency_samples
+        self.lookahead_frames = int(lookahead_frames)
+        self.latency_samples = windows.latency_samples + self.lookahead_frames * self.hop
         # Both rings keep every sample still needed while a whole block is in flight.
-        ring_len = _next_pow2(self.max_block + self.n_fft + 1)
+        ring_len = _next_pow2(self.max_block + self.n_fft + self.lookahead_frames * self.hop + 1)
         self.max_frames = self.max_block // self.hop + 1
         self._in_ring = np.zeros((self.channels, ring_len))
         self._out_ring = np.zeros((self.channels, ring_len))
@@ -151,8 +155,9 @@ class StreamingStft:
         self._gains = np.array([1.0, 0.0, 1.0, 0.0, 0.0])  # wet, dry, targets, step
 
     @classmethod
-    def from_setup(cls, n_fft: int, hop: int, synthesis_len: int | None, channels: int, max_block: int = 8192):
-        return cls(design_windows(n_fft, hop, synthesis_len), channels, max_block)
+    def from_setup(cls, n_fft: int, hop: int, synthesis_len: int | None, channels: int, max_block: int = 8192,
+                   lookahead_frames: int = 0):
+        return cls(design_windows(n_fft, hop, synthesis_len), channels, max_block, lookahead_frames)
 
     @property
     def samples_pushed(self) -> int:
@@ -177,9 +182,16 @@ class StreamingStft:
         return _analyze(block, n, self._in_ring, self._counters, self.hop, self._analysis,
                         self._frame_buf, self._axes, self.spec, self._frame_end)
 
-    def synthesize(self, spec: np.ndarray, n_frames: int) -> None:
-        """Overlap-add the first ``n_frames`` spectra of ``spec`` (those of the last analyze)."""
-        _synthesize(spec, n_frames, self._frame_end, self._out_ring, self._synthesis,
+    @property
+    def frame_end(self) -> np.ndarray:
+        """``(max_frames,)`` int64: last input sample index of each frame of the last analyze."""
+        return self._frame_end
+
+    def synthesize(self, spec: np.ndarray, n_frames: int, frame_end: np.ndarray | None = None) -> None:
+        """Overlap-add the first ``n_frames`` spectra of ``spec``, placed at ``frame_end``
+        (default: the frames of the last analyze; delayed frames pass their own)."""
+        _synthesize(spec, n_frames, self._frame_end if frame_end is None else frame_end, self._out_ring,
+                    self._synthesis,
                     self.windows.synthesis_len, self._frame_buf, self._axes)
 
     def set_gains(self, wet_gain: float, dry_gain: float, ramp_samples: int = 0) -> None:

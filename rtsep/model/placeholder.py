@@ -15,7 +15,7 @@ import numpy as np
 
 
 def build_placeholder(path: str, n_fft: int = 1024, hop: int = 96, synthesis_len: int = 192,
-                      sample_rate: int = 16000, hidden: int = 32, seed: int = 0) -> str:
+                      sample_rate: int = 16000, hidden: int = 32, seed: int = 0, lookahead_frames: int = 0) -> str:
     """Write a placeholder ONNX model to ``path`` (needs the ``onnx`` package)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -73,7 +73,7 @@ def build_placeholder(path: str, n_fft: int = 1024, hop: int = 96, synthesis_len
         "rtsep.format": "1", "name": "placeholder",
         "description": "UNTRAINED placeholder GRU (random weights): wires up the engine, does not separate",
         "sample_rate": str(sample_rate), "n_fft": str(n_fft), "hop": str(hop),
-        "synthesis_len": str(synthesis_len), "lookahead_frames": "0", "vad_threshold": "0.5",
+        "synthesis_len": str(synthesis_len), "lookahead_frames": str(lookahead_frames), "vad_threshold": "0.5",
         "placeholder": "true", "license": "MIT", "params": str(sum(np.prod(i.dims) for i in inits)),
     }
     onnx.helper.set_model_props(model, meta)

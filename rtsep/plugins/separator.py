@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..dsp.masking import apply_mask, downmix_for_model
+from ..dsp.masking import apply_mask, delay_frames, downmix_for_model
 from ..dsp.stft import StreamingStft
 from ..dsp.windows import design_windows
 from ..model.onnx_model import MaskModel
@@ -50,9 +50,6 @@ class Separator(Plugin):
             raise ModelError(f"unsupported sample rate {sample_rate} Hz")
         self.model = MaskModel(resolve_model(model), threads=threads)
         card = self.model.card
-        if card.lookahead_frames:
-            raise ModelError(f"model {card.path} needs {card.lookahead_frames} look-ahead frames; "
-                             "this engine runs causal models only")
         self.card = card
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
@@ -61,13 +58,21 @@ class Separator(Plugin):
         n_fft = int(round(card.n_fft * scale))
         hop = max(1, int(card.hop * scale))  # floor: never more latency than the model's
         synthesis_len = hop * (card.synthesis_len // card.hop)
-        self.stft = StreamingStft(design_windows(n_fft, hop, synthesis_len), self.channels, self.max_block)
+        self.lookahead_frames = card.lookahead_frames
+        self.stft = StreamingStft(design_windows(n_fft, hop, synthesis_len), self.channels, self.max_block,
+                                  lookahead_frames=self.lookahead_frames)
         self._in_gain = 1.0 / (scale * self.channels)
         self._edge_bins = int(min(edge_bins, card.n_bins)) if self.stft.n_bins > card.n_bins else 0
         frames = self.stft.max_frames
         self._model_in = np.zeros((frames, card.n_bins, 2), dtype=np.float32)
         self._mask = np.zeros((frames, card.n_bins), dtype=np.float32)
         self._masked = np.zeros_like(self.stft.spec)
+        # Look-ahead: spectra wait in a history ring until their (later) mask arrives.
+        self._hist = np.zeros((self.lookahead_frames + frames,) + self.stft.spec.shape[1:], np.complex128)
+        self._hist_end = np.zeros(self.lookahead_frames + frames, np.int64)
+        self._hist_count = np.zeros(1, np.int64)
+        self._delayed = np.zeros_like(self.stft.spec)
+        self._delayed_end = np.zeros(frames, np.int64)
         self._out = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._vocals = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._accomp = np.zeros((self.max_block, self.channels), dtype=np.float32)
@@ -131,6 +136,7 @@ class Separator(Plugin):
     def reset(self) -> None:
         self.stft.reset()
         self.model.reset()
+        self._hist_count[0] = 0
         self.vad_frames = 0
         self.vad_latest = 0.0
 
@@ -150,9 +156,20 @@ class Separator(Plugin):
                     mask, vad = self.model.run(self._model_in[t:t + 1])
                     self._mask[t] = mask[0]
                     self.vad[t] = vad[0]
-            apply_mask(stft.spec, n, self._mask, self._masked, self._edge_bins)
-            stft.synthesize(self._masked, n)
-            self.vad_latest = float(self.vad[n - 1])
+            if self.lookahead_frames:
+                m = delay_frames(stft.spec, stft.frame_end, n, self._hist, self._hist_end, self._hist_count,
+                                 self.lookahead_frames, self._delayed, self._delayed_end)
+                if m:
+                    apply_mask(self._delayed, m, self._mask[n - m:n], self._masked, self._edge_bins)
+                    stft.synthesize(self._masked, m, self._delayed_end)
+                    if m != n:  # only in the first look-ahead frames after a reset
+                        self.vad[:m] = self.vad[n - m:n].copy()
+                    self.vad_latest = float(self.vad[m - 1])
+                n = m
+            else:
+                apply_mask(stft.spec, n, self._mask, self._masked, self._edge_bins)
+                stft.synthesize(self._masked, n)
+                self.vad_latest = float(self.vad[n - 1])
         self.vad_frames = n
         return n
 
@@ -176,7 +193,7 @@ class Separator(Plugin):
     def frame_times_s(self, n_frames: int) -> np.ndarray:
         """Input-time (s) of the vocal-activity values of the last block's frames: the
         centre of the synthesis tail each frame writes."""
-        ends = self.stft._frame_end[:n_frames]
+        ends = (self._delayed_end if self.lookahead_frames else self.stft.frame_end)[:n_frames]
         return (ends - (self.stft.windows.synthesis_len - 1) / 2.0) / self.sample_rate
 
     def describe(self) -> dict:

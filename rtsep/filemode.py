@@ -98,13 +98,15 @@ def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog 
 
 
 def separate_array(audio: np.ndarray, sample_rate: int, model: str | os.PathLike | None = None,
-                   blocksize: int = 4096, separator: Separator | None = None) -> SeparationResult:
-    """Separate a whole ``(frames, channels)`` (or ``(frames,)``) signal through the streaming engine."""
+                   blocksize: int = 4096, separator: Separator | None = None, latency: str = "quality"
+                   ) -> SeparationResult:
+    """Separate a whole ``(frames, channels)`` (or ``(frames,)``) signal through the streaming
+    engine (``model=None``: the default model of the ``latency`` operating point)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[:, None]
     sep = separator or Separator(model=model, sample_rate=sample_rate, channels=audio.shape[1],
-                                 mode="vocals", max_block=max(blocksize, 1))
+                                 mode="vocals", max_block=min(max(blocksize, 1), 8192), latency=latency)
     sep.reset()
     vocals = np.empty_like(audio)
     accomp = np.empty_like(audio)
@@ -146,14 +148,16 @@ class FileSeparator:
     """
 
     def __init__(self, model=None, blocksize: int = 4096, progress: bool = True,
-                 plugin_factory: Callable[[int, int], Separator] | None = None):
+                 plugin_factory: Callable[[int, int], Separator] | None = None, latency: str = "quality"):
         self.model = model
+        self.latency = latency
         self.blocksize = int(blocksize)
         if not 1 <= self.blocksize <= 65536:
             raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
         self.progress = progress
         self._factory = plugin_factory or (lambda sr, ch: Separator(
-            model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=min(self.blocksize, 8192)))
+            model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=min(self.blocksize, 8192),
+            latency=self.latency))
         self._cache: dict[tuple[int, int], Separator] = {}
 
     def separator(self, sample_rate: int, channels: int) -> Separator:

@@ -16,6 +16,8 @@ def add_parser(sub):
     p = sub.add_parser("demo", help="separate a built-in synthetic song and plot the result")
     p.add_argument("-o", "--outdir", default="rtsep-demo", help="output folder (default ./rtsep-demo)")
     p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--latency", choices=("low", "quality"), default="quality",
+                   help="default model's operating point (default quality: a file needs no low latency)")
     p.add_argument("--samplerate", type=int, default=44100, help="rate of the demo clip (default 44100)")
     p.add_argument("--no-plot", action="store_true", help="skip the spectrogram PNG")
     return p
@@ -27,7 +29,8 @@ def run(args) -> int:
     outdir = Path(args.outdir)
     check_writable_dir(outdir)
     clip = make_demo_clip(args.samplerate)
-    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=2, mode="vocals")
+    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=2, mode="vocals",
+                    latency=args.latency)
     t0 = time.perf_counter()
     res = separate_array(clip["mixture"], args.samplerate, separator=sep)
     dt = time.perf_counter() - t0

@@ -10,6 +10,8 @@ from ..plugins.separator import Separator
 def add_parser(sub):
     p = sub.add_parser("info", help="show the model, STFT setup and algorithmic latency")
     p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--latency", choices=("low", "quality"), default="low",
+                   help="operating point whose default model to show (default low: live input)")
     p.add_argument("--samplerate", type=int, default=48000, help="stream rate to describe (default 48000)")
     p.add_argument("--channels", type=int, default=2, help="stream channels (default 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -17,14 +19,16 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels)
+    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels, latency=args.latency)
     d = sep.describe()
     d["chain"] = ["Separator"]
+    d["operating_point"] = "custom model" if args.model else args.latency
     if args.json:
         print(json.dumps(d))
         return 0
     m, s = d["model"], d["stft"]
     print(f"chain        : {' -> '.join(d['chain'])}")
+    print(f"operating pt : {d['operating_point']}")
     print(f"model        : {m['name']} ({m['path']}){'  [UNTRAINED PLACEHOLDER]' if m['placeholder'] else ''}")
     if m.get("description"):
         print(f"               {m['description']}")

@@ -19,6 +19,8 @@ def add_parser(sub):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of audio files")
     p.add_argument("-o", "--outdir", default="separated", help="output folder (default: ./separated)")
     p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--latency", choices=("low", "quality"), default="quality",
+                   help="default model's operating point: quality (default for files) or low (<= 12 ms)")
     p.add_argument("--mode", choices=("both", "karaoke", "vocals"), default="both",
                    help="which stems to write: both (default), karaoke = accompaniment only, vocals only")
     p.add_argument("--blocksize", type=int, default=4096, help="frames per streaming block (default 4096)")
@@ -31,7 +33,7 @@ def add_parser(sub):
 def run(args) -> int:
     paths = expand_inputs(args.inputs)
     outdir = prepare_outdir(args.outdir)
-    fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet)
+    fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency)
     failed = skipped = 0
     for path in paths:
         outs = output_paths(outdir, path, STEMS_BY_MODE[args.mode])

@@ -11,23 +11,32 @@ from ..errors import ModelError
 # RTSEP_MODELS_DIR points elsewhere.
 MODELS_DIR = Path(os.environ.get("RTSEP_MODELS_DIR", Path(__file__).resolve().parents[2] / "models"))
 
-# Best first: the trained release model, then the untrained wiring placeholder.
-DEFAULT_CHAIN = ("release-low.onnx", "placeholder.onnx")
+# Two operating points, chosen by use. "low": <= 12 ms, for live input (a singer hears
+# it); "quality": long window and look-ahead, for files and file-fed karaoke (nobody hears
+# the dry signal). Best first; the untrained placeholder only until a trained model exists.
+DEFAULTS = {
+    "low": ("release-low.onnx", "placeholder.onnx"),
+    "quality": ("release-quality.onnx", "release-low.onnx", "placeholder.onnx"),
+}
+LATENCIES = tuple(DEFAULTS)
 
 
-def default_model_path() -> Path:
-    """The default model: the release model once it is trained, else the placeholder."""
-    for name in DEFAULT_CHAIN:
+def default_model_path(latency: str = "low") -> Path:
+    """The default model of an operating point (``"low"`` or ``"quality"``)."""
+    if latency not in DEFAULTS:
+        raise ModelError(f"latency must be one of {', '.join(LATENCIES)}, got {latency!r}")
+    for name in DEFAULTS[latency]:
         path = MODELS_DIR / name
         if path.is_file():
             return path
     raise ModelError(f"no model found in {MODELS_DIR}; pass --model PATH")
 
 
-def resolve_model(model: str | os.PathLike | None) -> Path:
-    """``None`` → the default; a bare name like ``mir1k-protocol`` → ``models/<name>.onnx``."""
+def resolve_model(model: str | os.PathLike | None, latency: str = "low") -> Path:
+    """``None`` → the default of ``latency``; a bare name like ``mir1k-protocol`` →
+    ``models/<name>.onnx``."""
     if model is None:
-        return default_model_path()
+        return default_model_path(latency)
     path = Path(model)
     if not path.exists() and not path.suffix and (MODELS_DIR / f"{model}.onnx").is_file():
         return MODELS_DIR / f"{model}.onnx"

@@ -31,7 +31,7 @@ class Separator(Plugin):
     ``mix`` at 0 dB / 0 dB gives back the delayed input.
 
     Args:
-        model: ONNX file (``None``: the default model in ``models/``).
+        model: ONNX file (``None``: the default model in ``models/`` for ``latency``).
         sample_rate: stream rate in Hz.
         channels: stream channel count.
         mode: ``"karaoke"`` (accompaniment), ``"vocals"`` or ``"mix"`` (per-source gains).
@@ -39,16 +39,19 @@ class Separator(Plugin):
         max_block: largest block in frames.
         threads: ONNX Runtime intra-op threads (1: leave the other cores to the host).
         fade_ms: crossfade time of mode and gain changes.
+        latency: operating point of the default model: ``"low"`` (<= 12 ms, live input) or
+            ``"quality"`` (long window and look-ahead, for files).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, sample_rate: int = 48000, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
-                 max_block: int = 8192, threads: int = 1, fade_ms: float = 10.0, edge_bins: int = 32):
+                 max_block: int = 8192, threads: int = 1, fade_ms: float = 10.0, edge_bins: int = 32,
+                 latency: str = "low"):
         if channels < 1:
             raise ModelError(f"channels must be >= 1, got {channels}")
         if not 1000 <= sample_rate <= 768000:
             raise ModelError(f"unsupported sample rate {sample_rate} Hz")
-        self.model = MaskModel(resolve_model(model), threads=threads)
+        self.model = MaskModel(resolve_model(model, latency), threads=threads)
         card = self.model.card
         self.card = card
         self.sample_rate = int(sample_rate)

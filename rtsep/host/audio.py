@@ -44,6 +44,15 @@ def reinitialize() -> None:
     s._initialize()
 
 
+def abandon_portaudio() -> None:
+    """After a stream hung on close (its JACK server died), skip sounddevice's exit handler,
+    which would terminate PortAudio and hang the same way: the process exits instead."""
+    import atexit
+
+    if _sd is not None and hasattr(_sd, "_exit_handler"):
+        atexit.unregister(_sd._exit_handler)
+
+
 def hostapi_name(index: int) -> str:
     return sd().query_hostapis(index)["name"]
 

@@ -50,6 +50,7 @@ from .taps import Taps
 
 MODES = ("karaoke", "vocals", "mix", "bypass")
 SWITCH_INTERVAL_S = 0.00025
+STOP_TIMEOUT_S = 2.0
 
 
 @njit(nogil=True, cache=True)
@@ -134,6 +135,8 @@ class LiveHost:
         channels: channels the chain runs on; a device with fewer channels is adapted
             (mono input is copied to every channel, extra output channels stay silent).
         mode: "karaoke", "vocals", "mix" or "bypass" (latency-compensated dry).
+        operating_point: default-model choice, "low" or "quality" (``None``: "quality"
+            with a ``source`` file, "low" for live input).
         worker: run the chain on a worker thread (see module doc).
         fade: fallback crossfade (and look-ahead) in samples, worker mode only.
     """
@@ -141,7 +144,7 @@ class LiveHost:
     def __init__(self, processor: Plugin | None = None, *, input_device=None, output_device=None,
                  source=None, samplerate: int | None = None, blocksize: int = 256, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
-                 model=None, worker: bool = True, fade: int = 32, taps_seconds: float = 4.0,
+                 model=None, operating_point: str | None = None, worker: bool = True, fade: int = 32, taps_seconds: float = 4.0,
                  latency: str | float = "low", realtime: bool = True):
         if mode not in MODES:
             raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
@@ -194,7 +197,9 @@ class LiveHost:
         if processor is None:
             from ..plugins.separator import Separator
 
-            self.separator = Separator(model, sample_rate=rate, channels=self.channels,
+            # A singer hears live input: "low"; a file-fed karaoke has no dry path to hear.
+            point = operating_point or ("quality" if self.source is not None else "low")
+            self.separator = Separator(model, sample_rate=rate, channels=self.channels, latency=point,
                                        mode="karaoke" if mode == "bypass" else mode,
                                        vocals_db=vocals_db, accompaniment_db=accompaniment_db,
                                        max_block=max(self.blocksize, 1024))
@@ -228,6 +233,9 @@ class LiveHost:
         self._thread = None
         self._rfd = self._wfd = -1
         self._running = False
+        self._stopping = False
+        self.jack_ports = {"in": [], "out": []}  # this stream's JACK ports, once open
+        self.abandoned = False  # a stream PortAudio could not close (audio server gone)
         self._error: BaseException | None = None  # parked by the callback or worker
         self._pos = 0
         self._seq = 0
@@ -332,15 +340,58 @@ class LiveHost:
         self.taps.publish(0, self._x, self._y, 0.0)
         self.taps = Taps(self.sample_rate, self.channels, seconds=self.taps.input.capacity / self.sample_rate)
 
+    def open(self) -> None:
+        """Open the stream without starting it (on JACK its ports exist from here on, so
+        they can be wired before the first sample flows). :meth:`start` calls it."""
+        if self._stream is not None:
+            return
+        sd = audio.sd()
+        before = self._portaudio_jack_ports()
+        try:
+            if self.source is not None:
+                self._stream = sd.OutputStream(
+                    device=self.output_device, samplerate=self.sample_rate, blocksize=self.blocksize,
+                    channels=self.out_channels, dtype="float32", callback=self._callback_out,
+                    latency=self._latency_arg)
+                self.device_latency = (0.0, float(self._stream.latency))
+            else:
+                self._stream = sd.Stream(
+                    device=(self.input_device, self.output_device), samplerate=self.sample_rate,
+                    blocksize=self.blocksize, channels=(self.in_channels, self.out_channels),
+                    dtype="float32", callback=self._callback_duplex, latency=self._latency_arg)
+                self.device_latency = tuple(float(v) for v in self._stream.latency)
+        except Exception as exc:
+            self._stream = None
+            raise DeviceError(f"cannot open the audio stream: {_one_line(exc)}") from None
+        if before is not None:
+            new = [p for p in self._portaudio_jack_ports() or [] if p not in before]
+            self.jack_ports = {"in": [p for p in new if ":in_" in p], "out": [p for p in new if ":out_" in p]}
+
+    def _portaudio_jack_ports(self) -> list[str] | None:
+        """Names of PortAudio's JACK ports, if the output device is on JACK (else None)."""
+        if "JACK" not in audio.device_info(self.output_device)["hostapi"]:
+            return None
+        try:
+            from .jack import PORTAUDIO_CLIENT, client
+
+            cl = client("rtsep-ports")
+            try:
+                return [p.name for p in cl.get_ports(f"^{PORTAUDIO_CLIENT}")]
+            finally:
+                cl.close()
+        except Exception:
+            return None
+
     def start(self) -> None:
         if self._running:
             return
-        sd = audio.sd()
+        self.open()
         self.stats.reset()
         self._rt_pending = self.realtime
         self._pos = 0
         self._seq = 0
         self._error = None
+        self.proc.reset()
         if self.worker:
             self._rfd, self._wfd = os.pipe()
             os.set_blocking(self._wfd, False)
@@ -353,24 +404,6 @@ class LiveHost:
             self._stopping = False
             self._thread = threading.Thread(target=self._worker_loop, name="rtsep-worker", daemon=True)
             self._thread.start()
-        try:
-            if self.source is not None:
-                self._stream = sd.OutputStream(
-                    device=self.output_device, samplerate=self.sample_rate, blocksize=self.blocksize,
-                    channels=self.out_channels, dtype="float32", callback=self._callback_out,
-                    latency=self._latency_arg)
-                lat = self._stream.latency
-                self.device_latency = (0.0, float(lat))
-            else:
-                self._stream = sd.Stream(
-                    device=(self.input_device, self.output_device), samplerate=self.sample_rate,
-                    blocksize=self.blocksize, channels=(self.in_channels, self.out_channels),
-                    dtype="float32", callback=self._callback_duplex, latency=self._latency_arg)
-                self.device_latency = tuple(float(v) for v in self._stream.latency)
-        except Exception as exc:
-            self._stop_worker()
-            self._stream = None
-            raise DeviceError(f"cannot open the audio stream: {_one_line(exc)}") from None
         self._gc_was_enabled = gc.isenabled()
         gc.collect()
         gc.freeze()
@@ -386,14 +419,22 @@ class LiveHost:
 
     def stop(self) -> None:
         """Stop and close the stream, join the worker, restore GC and switch interval.
-        Safe to call twice, and after the audio server vanished."""
+        Safe to call twice, and after the audio server vanished (PortAudio's stop can then
+        block forever: it is given ``STOP_TIMEOUT_S``, then abandoned, see ``abandoned``)."""
         stream, self._stream = self._stream, None
         if stream is not None:
-            for op in (stream.abort, stream.close):
-                try:
-                    op()
-                except Exception:
-                    pass
+            def close():
+                for op in (stream.abort, stream.close):
+                    try:
+                        op()
+                    except Exception:
+                        pass
+            t = threading.Thread(target=close, name="rtsep-stream-close", daemon=True)
+            t.start()
+            t.join(STOP_TIMEOUT_S)
+            if t.is_alive():
+                self.abandoned = True
+                audio.abandon_portaudio()
         self._stop_worker()
         if self._running:
             sys.setswitchinterval(self._switch)
@@ -564,7 +605,7 @@ class LiveHost:
             self.rt_status["callback"] = _make_realtime(RT_PRIORITY_CALLBACK)
         try:
             flags = status._flags
-            if flags:
+            if flags and self.stats.callbacks:  # an xrun flagged before our 1st block is not ours
                 self.stats.flags(flags)
             x = self._x[:frames]
             self._read_input(indata, x)

@@ -1,0 +1,74 @@
+"""Fixtures: a private JACK server (dummy backend) for the live-host tests.
+
+Imported by ``tests/test_live.py`` and ``tests/test_latency.py`` (not a conftest). The
+server runs ``jackd --no-realtime -d dummy -r 48000 -p 256`` under a unique name
+(``-n``), so parallel runs and anybody's own server are left alone; PortAudio and
+JACK-Client find it through ``JACK_DEFAULT_SERVER``. Tests skip with a reason when
+jackd or PortAudio is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+RATE = 48000
+PERIOD = 256
+
+
+def _need_audio_stack():
+    from rtsep.host.jack import have_jackd
+
+    if not have_jackd():
+        pytest.skip("jackd / jack_wait not installed (apt-get install jackd2)")
+    try:
+        import sounddevice  # noqa: F401
+    except OSError:
+        pytest.skip("PortAudio (libportaudio2) not installed")
+    try:
+        import jack  # noqa: F401
+    except Exception:
+        pytest.skip("JACK-Client (python module `jack`) not usable")
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """A running dummy-backend JACK server that PortAudio (re-initialised) can see."""
+    _need_audio_stack()
+    from rtsep.host import audio
+    from rtsep.host.jack import JackServer
+
+    srv = JackServer(rate=RATE, period=PERIOD).start()
+    try:
+        audio.reinitialize()
+        if not any("JACK" in d["hostapi"] for d in audio.list_devices()):
+            pytest.skip("PortAudio was built without JACK support")
+        yield srv
+    finally:
+        try:
+            audio.sd()._terminate()  # close PortAudio's JACK client before the server goes
+        except Exception:
+            pass
+        srv.stop()
+        try:
+            audio.sd()._initialize()
+        except Exception:
+            pass
+
+
+def run_cli(args, server=None, timeout=60, env=None):
+    """``python -m rtsep ARGS`` in a subprocess on ``server``; returns CompletedProcess."""
+    e = dict(os.environ)
+    if server is not None:
+        e["JACK_DEFAULT_SERVER"] = server.name
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "rtsep", *args], capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+def rtsep_error_lines(stderr: str) -> list[str]:
+    """rtsep's own lines on stderr (libjack may add its own chatter when a server dies)."""
+    return [ln for ln in stderr.splitlines() if ln.startswith("rtsep:")]

@@ -210,7 +210,8 @@ class Mixer:
 
     def __init__(self, data: Mir1k, names: list[str], seconds: float, seed: int,
                  extra: np.ndarray | None = None, extra_prob: float = 0.3, snr_range: float = 5.0,
-                 same_clip_prob: float = 0.15):
+                 same_clip_prob: float = 0.15, augment: bool = True):
+        self.augment = augment
         self.data = data
         self.idx = np.array([data.index(n) for n in names])
         self.n = int(round(seconds * SR))
@@ -221,34 +222,84 @@ class Mixer:
         self.same_clip_prob = same_clip_prob
         self.ev, self.ea = data.clip_energy()
 
-    def _span(self, i):
+    def _span(self, i, n=None):
         a, b = int(self.data.offsets[i]), int(self.data.offsets[i + 1])
-        n = self.n
+        n = n or self.n
         if b - a >= n:
             s = a + int(self.rng.integers(0, b - a - n + 1))
             return s, s + n, 0
         return a, b, int(self.rng.integers(0, n - (b - a) + 1))
 
-    def _take(self, arr, s, e, pad, dtype=np.float32):
-        out = np.zeros(self.n, dtype)
+    def _take(self, arr, s, e, pad, dtype=np.float32, n=None):
+        out = np.zeros(n or self.n, dtype)
         out[pad:pad + e - s] = arr[s:e]
         return out
+
+    def _resampled(self, i, arr, semitones, labels=False):
+        """Crop of clip ``i`` played ``2**(semitones/12)`` times faster (pitch and formants move)."""
+        import soxr
+
+        r = 2.0 ** (semitones / 12)
+        n_src = int(np.ceil(self.n * r)) + 8
+        s, e, pad = self._span(i, n_src)
+        x = self._take(arr, s, e, pad, n=n_src)
+        y = soxr.resample(x, SR * r, SR, quality="LQ")
+        y = np.pad(y, (0, max(0, self.n - len(y))))[:self.n].astype(np.float32)
+        lab = None
+        if labels:
+            src = self._take(self.data.vad, s, e, pad, np.uint8, n=n_src)
+            lab = src[np.minimum((np.arange(self.n) * r).astype(np.int64), n_src - 1)]
+        return y, lab
+
+    def _eq(self, x):
+        """Random two-band tilt: a one-pole split at 300-3000 Hz, each band +-6 dB."""
+        from scipy.signal import lfilter
+
+        fc = np.exp(self.rng.uniform(np.log(300), np.log(3000)))
+        a = 1 - np.exp(-2 * np.pi * fc / SR)
+        low = lfilter([a], [1, a - 1], x).astype(np.float32)
+        gl, gh = 10 ** (self.rng.uniform(-6, 6, 2) / 20)
+        return (gl * low + gh * (x - low)).astype(np.float32)
 
     def sample(self):
         rng, d = self.rng, self.data
         iv = int(rng.choice(self.idx))
-        s, e, pad = self._span(iv)
-        v = self._take(d.vocals, s, e, pad)
-        lab = self._take(d.vad, s, e, pad, np.uint8)
         ev = self.ev[iv]
-        if rng.random() < self.same_clip_prob:
+        if self.augment and rng.random() < 0.8:
+            # new "singers": pitch/formant shift by resampling, random spectral tilt
+            v, lab = self._resampled(iv, d.vocals, rng.uniform(-4, 4), labels=True)
+            if rng.random() < 0.7:
+                v = self._eq(v)
+            ia = int(rng.choice(self.idx))
+            if rng.random() < 0.5:
+                acc, _ = self._resampled(ia, d.accomp, rng.uniform(-3, 3))
+            else:
+                s2, e2, pad2 = self._span(ia)
+                acc = self._take(d.accomp, s2, e2, pad2)
+            if rng.random() < 0.5:
+                acc = self._eq(acc)
+            ea = self.ea[ia]
+            if self.extra is not None and rng.random() < self.extra_prob:
+                j = int(rng.integers(0, len(self.extra) - self.n))
+                acc = np.array(self.extra[j:j + self.n], dtype=np.float32)
+                ea = _energy(acc)
+        elif rng.random() < self.same_clip_prob:
+            s, e, pad = self._span(iv)
+            v = self._take(d.vocals, s, e, pad)
+            lab = self._take(d.vad, s, e, pad, np.uint8)
             acc = self._take(d.accomp, s, e, pad)
             ea = self.ea[iv]
         elif self.extra is not None and rng.random() < self.extra_prob:
+            s, e, pad = self._span(iv)
+            v = self._take(d.vocals, s, e, pad)
+            lab = self._take(d.vad, s, e, pad, np.uint8)
             j = int(rng.integers(0, len(self.extra) - self.n))
             acc = np.array(self.extra[j:j + self.n], dtype=np.float32)
             ea = _energy(acc)
         else:
+            s, e, pad = self._span(iv)
+            v = self._take(d.vocals, s, e, pad)
+            lab = self._take(d.vad, s, e, pad, np.uint8)
             ia = int(rng.choice(self.idx))
             s2, e2, pad2 = self._span(ia)
             acc = self._take(d.accomp, s2, e2, pad2)

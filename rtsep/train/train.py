@@ -70,6 +70,7 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from workdir/last.pt")
     p.add_argument("--val-every", type=float, default=3.0, help="validate every N minutes")
     p.add_argument("--vad-weight", type=float, default=0.5)
+    p.add_argument("--no-augment", action="store_true", help="no pitch/formant/EQ augmentation")
     p.add_argument("--name", default=None)
     p.add_argument("--export-only", action="store_true", help="export workdir/best.pt and exit")
     return p.parse_args(argv)
@@ -147,7 +148,7 @@ def main(argv=None):
     data = load_mir1k(args.data, args.cache)
     train_names, val_names = make_split(data, args.split)
     extra = load_extra_accompaniment(args.extra_accompaniment, args.cache) if args.extra_accompaniment else None
-    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra)
+    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra, augment=not args.no_augment)
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
     net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"])
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
@@ -179,7 +180,9 @@ def main(argv=None):
                          config=args.config, split=args.split, train_clips=len(train_names),
                          val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
-                         f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None), **cfg)
+                         f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None),
+                         augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
+                                  if not args.no_augment else "none"), **cfg)
 
     def save(path):
         tmp = Path(str(path) + ".tmp")

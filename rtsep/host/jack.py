@@ -117,24 +117,25 @@ def client(name: str = "rtsep-ctl"):
         raise DeviceError(f"cannot connect to the JACK server ({exc})") from None
 
 
-def portaudio_ports(cl, kind: str) -> list:
-    """PortAudio's own ports (``PortAudio:in_N`` / ``PortAudio:out_N``), in order."""
-    ports = cl.get_ports(f"^{PORTAUDIO_CLIENT}:{kind}_", is_audio=True)
-    return sorted(ports, key=lambda p: int(p.name.rsplit("_", 1)[1]))
+def portaudio_port_names(cl) -> list[str]:
+    """Ports of every PortAudio client on the server (JACK renames a second client
+    ``PortAudio-01``...; diff two snapshots to find one stream's ports)."""
+    return [p.name for p in cl.get_ports(f"^{PORTAUDIO_CLIENT}[^:]*:", is_audio=True)]
 
 
-def connect_loopback(cl, channels: int = 1, timeout_s: float = 3.0) -> None:
-    """Disconnect PortAudio's ports from everything and wire ``out_k → in_k``."""
-    t_end = time.monotonic() + timeout_s
-    while True:
-        outs, ins = portaudio_ports(cl, "out"), portaudio_ports(cl, "in")
-        if outs and ins:
-            break
-        if time.monotonic() > t_end:
-            raise DeviceError("PortAudio's JACK ports (PortAudio:out_0 / in_0) did not appear: "
-                              "is the stream running on the JACK host API?")
-        time.sleep(0.02)
-    for port in outs + ins:
+def _port_index(name: str) -> int:
+    return int(name.rsplit("_", 1)[1])
+
+
+def connect_loopback(cl, outs: list[str], ins: list[str], channels: int = 1) -> None:
+    """Disconnect the given (PortAudio) ports from everything and wire ``outs[k] → ins[k]``."""
+    outs = sorted(outs, key=_port_index)
+    ins = sorted(ins, key=_port_index)
+    if not outs or not ins:
+        raise DeviceError("the stream's JACK ports (PortAudio:out_N / in_N) were not found: "
+                          "is the stream running on the JACK host API?")
+    for name in outs + ins:
+        port = cl.get_port_by_name(name)
         for other in cl.get_all_connections(port):
             try:
                 cl.disconnect(port, other) if port.is_output else cl.disconnect(other, port)

@@ -103,6 +103,13 @@ def measure(input_device=None, output_device=None, blocksize: int = 256, repeat:
     for k in range(repeat):
         signal[k * slot:k * slot + len(sweep)] = sweep
     player = _Player(signal, 1)
+    cl = None
+    before: list[str] = []
+    if jack_loopback:
+        from . import jack as jk
+
+        cl = jk.client("rtsep-latency")
+        before = jk.portaudio_port_names(cl)
     try:
         stream = sd.Stream(device=(in_dev, out_dev), samplerate=rate, blocksize=blocksize,
                            channels=(1, 1), dtype="float32", callback=player, latency="low")
@@ -110,14 +117,11 @@ def measure(input_device=None, output_device=None, blocksize: int = 256, repeat:
         raise DeviceError(f"cannot open the audio stream: {str(exc).strip().splitlines()[0]}") from None
     dev_in, dev_out = (float(v) for v in stream.latency)
     jack_info = {}
-    cl = None
     try:
         stream.start()
         if jack_loopback:
-            from . import jack as jk
-
-            cl = jk.client("rtsep-latency")
-            jk.connect_loopback(cl, 1)
+            new = [p for p in jk.portaudio_port_names(cl) if p not in before]
+            jk.connect_loopback(cl, [p for p in new if ":out_" in p], [p for p in new if ":in_" in p], 1)
             jack_info = {"jack_period": cl.blocksize, "jack_rate": cl.samplerate}
             time.sleep(0.05)
         player.armed = True

@@ -372,11 +372,11 @@ class LiveHost:
         if "JACK" not in audio.device_info(self.output_device)["hostapi"]:
             return None
         try:
-            from .jack import PORTAUDIO_CLIENT, client
+            from .jack import client, portaudio_port_names
 
             cl = client("rtsep-ports")
             try:
-                return [p.name for p in cl.get_ports(f"^{PORTAUDIO_CLIENT}")]
+                return portaudio_port_names(cl)
             finally:
                 cl.close()
         except Exception:

@@ -1,0 +1,103 @@
+"""``rtsep gui``: the live host in a window (spectrograms, vocal activity, meters, controls)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..errors import RtsepError
+
+
+def add_parser(sub):
+    from . import live
+
+    # Same options as `rtsep live` (taken from its parser, so they never drift apart).
+    scratch = argparse.ArgumentParser(add_help=False).add_subparsers()
+    live_parser = live.add_parser(scratch)
+    p = sub.add_parser("gui", help="the live separation in a window: spectrograms, vocal activity, meters",
+                       description="Like `rtsep live`, in a window: scrolling spectrograms of the input and of "
+                                   "the separated vocals, the separator's vocal activity, level meters, latency "
+                                   "and load readouts, and controls for mode, levels, bypass, start/stop and "
+                                   "devices. Without a display, --duration S --screenshot PNG runs headless.")
+    for action in live_parser._actions:
+        if action.dest != "help":
+            p._add_action(action)
+    p.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window when --duration ends")
+    p.add_argument("--fps", type=float, default=60.0, help="display rate to aim at (default 60)")
+    p.add_argument("--loop", action="store_true", help="loop the --source file")
+    return p
+
+
+def _headless() -> bool:
+    return os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal")
+
+
+def run(args) -> int:
+    if args.duration is not None and args.duration <= 0:
+        raise RtsepError("--duration must be > 0")
+    if not 1 <= args.fps <= 240:
+        raise RtsepError("--fps must be 1..240")
+    if args.screenshot and args.duration is None:
+        raise RtsepError("--screenshot needs --duration (the picture is taken when it ends)")
+    from ..plot import ensure_qt_app
+
+    app = ensure_qt_app()
+    if _headless() and args.duration is None:
+        raise RtsepError("no display (offscreen Qt): give --duration S (and --screenshot PNG) to run headless")
+    from ..gui.window import HostSpec, LiveWindow
+
+    spec = HostSpec(input_device=args.input_device, output_device=args.output_device, source=args.source,
+                    samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
+                    mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
+                    model=args.model, worker=not args.inline, loop=args.loop)
+    host = spec.build()
+    log = sys.stderr if args.json else sys.stdout
+    for note in host.notes:
+        print(f"rtsep: note: {note}", file=log)
+    win = LiveWindow(spec, host, fps=args.fps)
+    result = {"stopped": "closed"}
+
+    def finish():
+        result["stopped"] = "duration"
+        if args.screenshot:
+            try:
+                win.screenshot(args.screenshot)
+            except OSError as exc:
+                result["screenshot_error"] = str(exc)
+        win.close()
+
+    if args.duration is not None:
+        from pyqtgraph.Qt import QtCore
+
+        QtCore.QTimer.singleShot(int(args.duration * 1000), finish)
+    win.closed.connect(app.quit)
+    win.show()
+    try:
+        app.exec()
+    except KeyboardInterrupt:
+        result["stopped"] = "interrupted"
+    finally:
+        win.host.stop()
+    if "screenshot_error" in result:
+        raise RtsepError(f"cannot save the screenshot: {result['screenshot_error']}")
+    host = win.host
+    s = host.stats.summary(skip=8)
+    s.update(result)
+    s.update({"gui": win.summary(), "latency": host.latency(), "sample_rate": host.sample_rate,
+              "blocksize": host.blocksize, "mode": host.mode, "errors": win.errors})
+    if args.screenshot:
+        s["screenshot"] = str(args.screenshot)
+    if args.json:
+        print(json.dumps(s))
+        return 1 if win.errors else 0
+    g = s["gui"]
+    print(f"stopped ({s['stopped']}): {s['callbacks']} callbacks, {s['dropouts']} dropouts, "
+          f"{s['deadline_misses']} deadline misses; GUI {g['fps_mean']} fps (min {g['fps_min']}), "
+          f"tick {g['tick_ms_mean']} ms avg / {g['tick_ms_max']} ms max")
+    if args.screenshot:
+        print(f"screenshot: {args.screenshot}")
+    for e in win.errors:
+        print(f"rtsep: error: {e}", file=sys.stderr)
+    return 1 if win.errors else 0

@@ -131,6 +131,58 @@ class _PaintCounter(QtCore.QObject):
         return False
 
 
+class PlotCanvas(QtWidgets.QGraphicsView):
+    """A pyqtgraph scene with a :class:`pyqtgraph.GraphicsLayout`, in a *plain* QGraphicsView.
+
+    ``pg.GraphicsLayoutWidget`` overrides ``paintEvent`` in Python, so Qt's whole scene
+    rendering runs inside a Python call, holding the interpreter lock for milliseconds; the
+    audio callback cannot run meanwhile. Without that override Qt paints in C++ with the
+    lock released, taking it only for the Python ``paint`` of the items. What the override
+    did (``scene.prepareForPaint()``, which lets view boxes update their transforms) is
+    called by the window's timer tick and on resize instead.
+    """
+
+    # What pyqtgraph items expect of their view (see pyqtgraph.GraphicsView).
+    sigDeviceRangeChanged = QtCore.Signal(object, object)
+    sigDeviceTransformChanged = QtCore.Signal(object)
+    sigMouseReleased = QtCore.Signal(object)
+    sigSceneMouseMoved = QtCore.Signal(object)
+    sigScaleChanged = QtCore.Signal(object)
+
+    def __init__(self, background=(18, 18, 22)):
+        super().__init__()
+        self.setScene(pg.GraphicsScene(parent=self))
+        self.ci = pg.GraphicsLayout()
+        self.scene().addItem(self.ci)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTransformationAnchor(QtWidgets.QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.setViewportUpdateMode(QtWidgets.QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
+        self.setOptimizationFlag(QtWidgets.QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
+        self.setBackgroundBrush(pg.mkBrush(background))
+        self.setMouseTracking(True)
+
+    def addPlot(self, **kw):  # noqa: N802 (pyqtgraph name)
+        return self.ci.addPlot(**kw)
+
+    def addItem(self, item, **kw):  # noqa: N802
+        return self.ci.addItem(item, **kw)
+
+    def clear(self) -> None:
+        self.ci.clear()
+
+    def resizeEvent(self, ev):  # noqa: N802 (Qt name)
+        super().resizeEvent(ev)
+        r = QtCore.QRectF(self.viewport().rect())
+        self.setSceneRect(r)
+        self.ci.setGeometry(r)
+        self.sigDeviceRangeChanged.emit(self, r)
+        self.sigDeviceTransformChanged.emit(self)
+        self.scene().prepareForPaint()
+
+
 class LiveWindow(QtWidgets.QMainWindow):
     """The ``rtsep gui`` window around a live host built from ``spec``.
 
@@ -238,7 +290,7 @@ class LiveWindow(QtWidgets.QMainWindow):
 
         # --- graphics + side panel
         mid = QtWidgets.QHBoxLayout()
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = PlotCanvas()
         self.graphics.ci.setSpacing(4)
         self.paint_counter = _PaintCounter(self)
         self.graphics.viewport().installEventFilter(self.paint_counter)
@@ -597,6 +649,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.spec_in.redraw(self._now)
         self.spec_out.redraw(self._now)
         self._redraw_vad()
+        self.graphics.scene().prepareForPaint()
         self._update_readout()
 
     def _derive_vocals(self) -> None:

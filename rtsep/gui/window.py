@@ -807,19 +807,23 @@ class LiveWindow(QtWidgets.QMainWindow):
             lab.setStyleSheet(f"color: {'#ff7060' if bad else '#f0f0f5'}; font-weight: bold;")
 
     # ------------------------------------------------------------------ capture / close
-    def strip_pixel_x(self, times_s: np.ndarray) -> tuple[np.ndarray, int]:
-        """Window x pixel of each time (s relative to now) on the vocal-activity strip,
-        and the window y pixel of the strip's middle row (for screenshot checks)."""
+    def strip_pixels(self, times_s, level: float = 0.5) -> tuple[np.ndarray, int]:
+        """Window pixel x of each time (s relative to now) on the vocal-activity strip, and
+        the window pixel y of ``level`` (0..1) there: for checks of a screenshot."""
         vb = self.vad_plot.getViewBox()
         xs = []
-        y_mid = 0
+        y = 0
         for t in np.atleast_1d(times_s):
-            sp = vb.mapViewToScene(QtCore.QPointF(float(t), 0.5))
+            sp = vb.mapViewToScene(QtCore.QPointF(float(t), float(level)))
             vp = self.graphics.mapFromScene(sp)
             wp = self.graphics.viewport().mapTo(self, vp)
             xs.append(wp.x())
-            y_mid = wp.y()
-        return np.array(xs), y_mid
+            y = wp.y()
+        return np.array(xs), y
+
+    VAD_LIT_RGB = (0xFF, 0xB0, 0x2E)
+    VAD_DIM_RGB = (0x3A, 0x6E, 0xA5)
+    VAD_BG_RGB = (0x15, 0x17, 0x1E)
 
     def screenshot(self, path) -> Path:
         """Save a PNG of the whole window (atomically)."""

@@ -1,0 +1,198 @@
+"""The live GUI (``rtsep gui``): display maths without devices, then the window on a live
+stream from a private dummy-backend JACK server (offscreen Qt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from rtsep.dsp.logspec import spectrogram_db  # noqa: E402
+from rtsep.gui.spectrogram import ColumnRing, IncrementalSpectrogram  # noqa: E402
+
+from jack_server import jack_server, run_cli  # noqa: E402,F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACEHOLDER = str(ROOT / "models" / "placeholder.onnx")
+TRAINED = ROOT / "models" / "release-low.onnx"
+RATE = 48000
+
+
+# --- device-free ------------------------------------------------------------------------------
+
+def test_incremental_spectrogram_equals_offline_for_any_chunking():
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal(RATE)).astype(np.float32)
+    a = IncrementalSpectrogram(RATE, n_rows=120)
+    cols, frames, i = [], [], 0
+    while i < len(x):
+        k = int(rng.integers(1, 3000))
+        c, f = a.feed(x[i:i + k])
+        cols.append(c)
+        frames.append(f)
+        i += k
+    cols, frames = np.concatenate(cols), np.concatenate(frames)
+    ref, _, _ = spectrogram_db(x, RATE, a.n_fft, a.hop, 120, floor_db=-120.0)
+    assert cols.shape == ref.shape
+    assert np.array_equal(frames, np.arange(len(ref)))
+    assert np.abs(cols - ref).max() < 1e-3
+
+
+def test_column_ring_is_contiguous_and_blanks_gaps():
+    r = ColumnRing(5, 2, fill=-1.0)
+    r.write(0, np.arange(6, dtype=np.float32).reshape(3, 2))
+    assert r.view().flags.c_contiguous and r.view()[:, 0].tolist() == [-1, -1, 0, 2, 4]
+    r.write(5, np.array([[9.0, 9.0]], np.float32))  # columns 3 and 4 never came
+    assert r.view()[:, 0].tolist() == [2, 4, -1, -1, 9] and r.last == 5
+    assert r.column(0) is None and r.column(5).tolist() == [9, 9]
+
+
+def test_gui_command_takes_the_live_options_and_checks_its_own():
+    from rtsep.cli import build_parser
+
+    args = build_parser().parse_args(["gui", "--source", "x.wav", "--mode", "vocals", "--vocals-db", "-6",
+                                      "--blocksize", "128", "--samplerate", "48000", "--duration", "2",
+                                      "--json", "--screenshot", "a.png", "-i", "1", "-o", "2", "--inline"])
+    assert (args.source, args.mode, args.vocals_db, args.blocksize, args.screenshot) == \
+        ("x.wav", "vocals", -6.0, 128, "a.png")
+    proc = run_cli(["gui", "--source", "x.wav", "--screenshot", "a.png"])
+    assert proc.returncode == 2 and "--screenshot needs --duration" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# --- live ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_wav(tmp_path_factory):
+    from rtsep.demo_clip import make_demo_clip
+
+    clip = make_demo_clip(RATE, seconds=7.0)
+    path = tmp_path_factory.mktemp("gui") / "demo.wav"
+    sf.write(path, clip["mixture"], RATE)
+    return path, clip["vocal_active"]
+
+
+def _pump(app, seconds):
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def _rgb(img, x, y):
+    c = img.pixelColor(int(x), int(y))
+    return c.red(), c.green(), c.blue()
+
+
+def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav, tmp_path):  # noqa: F811
+    from rtsep.plot import ensure_qt_app
+
+    app = ensure_qt_app()
+    from rtsep.gui.window import HostSpec, LiveWindow
+
+    wav, truth = demo_wav
+    model = str(TRAINED) if TRAINED.is_file() else PLACEHOLDER
+    spec = HostSpec(source=str(wav), samplerate=RATE, blocksize=256, model=model)
+    win = LiveWindow(spec, fps=60)
+    host = win.host
+    win.show()
+    _pump(app, 1.0)
+    assert host.running, win.errors
+    before = win.spec_in.image_columns().copy()
+    blits = win.spec_in.item.blits
+    _pump(app, 4.0)
+
+    # The pictures moved and show sound; the timer ran and Qt repainted.
+    after = win.spec_in.image_columns()
+    assert not np.array_equal(before, after)
+    assert (after[-300:] > -100).mean() > 0.3  # the last 3 s hold sound
+    assert win.spec_out.columns_drawn > 100 and win.spec_in.item.blits > blits
+    assert win.fps > 10 and win.paint_counter.count > 20, (win.fps, win.paint_counter.count)
+    assert win.summary()["fps_mean"] > 10
+
+    # The vocal strip is the per-column mean of the vad values the window received.
+    centres, mean = win.vad_strip()
+    got = np.array(win.vad_received)
+    assert len(got) > 100
+    cols = (got[:, 0] // win.vad_hop).astype(np.int64)
+    col_idx = (centres // win.vad_hop).astype(np.int64)
+    checked = 0
+    for c, m in zip(col_idx[-300:], mean[-300:]):
+        sel = got[cols == c, 1]
+        if len(sel):
+            assert m == pytest.approx(sel.mean(), abs=1e-9)
+            checked += 1
+    assert checked > 100
+
+    # Controls reach the host.
+    win.mode_combo.setCurrentText("vocals")
+    assert host.mode == "vocals"
+    win.bypass_box.setChecked(True)
+    assert host.mode == "bypass"
+    win.bypass_box.setChecked(False)
+    win.mode_combo.setCurrentText("mix")
+    win.vocals_slider.setValue(-12)
+    assert host.mode == "mix" and host.vocals_db == -12.0
+    _pump(app, 0.3)
+
+    # Screenshot: not blank, and the strip is lit exactly where the received vad reaches
+    # the threshold (amber) and blue where it does not.
+    png = win.screenshot(tmp_path / "gui.png")
+    from pyqtgraph.Qt import QtGui
+
+    img = QtGui.QImage(str(png))
+    assert img.width() >= 1000 and img.height() >= 700
+    arr = np.frombuffer(img.convertToFormat(QtGui.QImage.Format.Format_RGB32).constBits(), np.uint8)
+    assert arr.reshape(img.height(), -1)[:, 0::4].std() > 20  # not a blank picture
+    centres, mean = win.vad_strip()
+    now = win._now
+    t = (centres - now) / host.sample_rate
+    ok = np.isfinite(mean)
+    level = 0.2  # above the axis ticks, which reach 5 px into the strip
+    lit = np.where(ok, mean >= win.vad_threshold, False)
+    filled = np.where(ok, mean >= level, False)
+    expect = np.where(lit, 2, np.where(filled, 1, 0))
+    rgb = (win.VAD_BG_RGB, win.VAD_DIM_RGB, win.VAD_LIT_RGB)
+    xs, y = win.strip_pixels(t, level=level)
+    n_lit = n_dim = 0
+    for i in range(3, len(t) - 3):
+        if not ok[i - 3:i + 4].all() or len(set(expect[i - 3:i + 4])) != 1 or t[i] > -0.2:
+            continue  # only columns whose neighbours agree (a pixel of slack), settled ones
+        colour = _rgb(img, xs[i], y)
+        assert colour == rgb[expect[i]], (i, t[i], mean[i], colour)
+        n_lit += bool(lit[i])
+        n_dim += not lit[i]
+    assert n_lit + n_dim > 100
+    if model != PLACEHOLDER:  # a trained model's activity follows the demo's singing
+        x_sample = centres[ok].astype(int) - win._time_offset
+        inside = (x_sample >= 0) & (x_sample < len(truth))
+        sings = truth[np.minimum(x_sample[inside], len(truth) - 1)]
+        agree = (lit[ok][inside] == sings).mean()
+        assert agree > 0.75, agree
+
+    # Closing the window stops the audio cleanly.
+    win.close()
+    app.processEvents()
+    assert not host.running and host.error is None and not win.errors
+    assert host.stats.callbacks > 100
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the GUI thread's priority was restored
+
+
+def test_gui_command_headless_screenshot(jack_server, demo_wav, tmp_path):  # noqa: F811
+    wav, _ = demo_wav
+    png = tmp_path / "shot.png"
+    proc = run_cli(["gui", "--source", str(wav), "--duration", "3", "--screenshot", str(png), "--json",
+                    "--model", PLACEHOLDER], server=jack_server, timeout=90,
+                   env={"QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    s = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert s["stopped"] == "duration" and s["callbacks"] > 100
+    assert s["gui"]["fps_mean"] and s["gui"]["fps_mean"] > 10
+    assert png.is_file() and png.stat().st_size > 20000

@@ -160,6 +160,7 @@ class JackRecorder:
         self.buf = np.zeros((int(seconds * self.rate), len(sources)), dtype=np.float32)
         self.pos = 0
         self.xruns = 0
+        self._rt = False
         self.ports = [self.client.inports.register(f"in_{k}") for k in range(len(sources))]
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
@@ -168,6 +169,11 @@ class JackRecorder:
         self.xruns += 1
 
     def _process(self, frames):
+        if not self._rt:
+            self._rt = True
+            from .stream import RT_PRIORITY_CALLBACK, _make_realtime
+
+            _make_realtime(RT_PRIORITY_CALLBACK)
         p = self.pos
         n = min(frames, len(self.buf) - p)
         if n > 0:

@@ -37,6 +37,7 @@ class StreamStats:
         self.blocksize = int(blocksize)
         self.period_s = blocksize / self.sample_rate if blocksize else 0.0
         self._times = np.zeros(history, dtype=np.float64)  # callback durations, seconds
+        self._wtimes = np.zeros(history, dtype=np.float64)  # worker block durations, seconds
         self._mask = history - 1 if history & (history - 1) == 0 else None
         self._history = history
         self.reset()
@@ -53,9 +54,11 @@ class StreamStats:
         self.handoff_overruns = 0
         self.source_underruns = 0
         self.frames = 0
+        self.worker_blocks = 0
         self.last_load = 0.0
         self.max_load = 0.0
         self._times[:] = 0.0
+        self._wtimes[:] = 0.0
 
     # --- audio thread ---------------------------------------------------------------
     def flags(self, status: int) -> None:
@@ -81,6 +84,12 @@ class StreamStats:
         if load > self.max_load:
             self.max_load = load
 
+    def record_worker(self, seconds: float) -> None:
+        """Worker thread: time it took to process one block (its own counter)."""
+        i = self.worker_blocks
+        self._wtimes[i % self._history] = seconds
+        self.worker_blocks = i + 1
+
     # --- any thread -------------------------------------------------------------------
     def times(self) -> np.ndarray:
         """Callback durations in seconds (the most recent ``history`` of them)."""
@@ -101,6 +110,14 @@ class StreamStats:
         def q(p):
             return round(float(np.percentile(pct, p)), 2) if len(pct) else None
 
+        wt = self._wtimes[:min(self.worker_blocks, self._history)]
+        if skip and len(wt) > skip * 2:
+            wt = wt[skip:]
+        wpct = (100.0 * wt / period) if (len(wt) and period) else np.zeros(0)
+
+        def wq(p):
+            return round(float(np.percentile(wpct, p)), 2) if len(wpct) else None
+
         return {
             "callbacks": int(self.callbacks),
             "dropouts": int(self.dropouts),
@@ -118,4 +135,9 @@ class StreamStats:
             "callback_pct_p99": q(99),
             "callback_pct_p999": q(99.9),
             "callback_pct_max": round(float(pct.max()), 2) if len(pct) else None,
+            "worker_blocks": int(self.worker_blocks),
+            "worker_pct_p50": wq(50),
+            "worker_pct_p99": wq(99),
+            "worker_pct_p999": wq(99.9),
+            "worker_pct_max": round(float(wpct.max()), 2) if len(wpct) else None,
         }

@@ -138,6 +138,10 @@ class LiveHost:
         operating_point: default-model choice, "low" or "quality" (``None``: "quality"
             with a ``source`` file, "low" for live input).
         worker: run the chain on a worker thread (see module doc).
+        keep_input: with a ``source``, still open a duplex stream (the device input is
+            read and ignored), e.g. to benchmark the duplex path with a real signal.
+        realtime: give the audio callback thread (and the worker) SCHED_FIFO if the
+            host API did not and the OS allows it.
         fade: fallback crossfade (and look-ahead) in samples, worker mode only.
     """
 
@@ -145,7 +149,7 @@ class LiveHost:
                  source=None, samplerate: int | None = None, blocksize: int = 256, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
                  model=None, operating_point: str | None = None, worker: bool = True, fade: int = 32, taps_seconds: float = 4.0,
-                 latency: str | float = "low", realtime: bool = True):
+                 latency: str | float = "low", realtime: bool = True, keep_input: bool = False):
         if mode not in MODES:
             raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if blocksize < 1 or blocksize > 8192:
@@ -163,7 +167,8 @@ class LiveHost:
         # --- devices, rate, channels -------------------------------------------------
         self.source: FileSource | None = None
         self.output_device = audio.resolve_device(output_device, "output")
-        self.input_device = None if source is not None else audio.resolve_device(input_device, "input")
+        duplex = source is None or keep_input
+        self.input_device = audio.resolve_device(input_device, "input") if duplex else None
         out_info = audio.device_info(self.output_device)
         in_info = audio.device_info(self.input_device) if self.input_device is not None else None
         self.out_channels = min(self.channels, out_info["max_output_channels"])
@@ -348,7 +353,7 @@ class LiveHost:
         sd = audio.sd()
         before = self._portaudio_jack_ports()
         try:
-            if self.source is not None:
+            if self.input_device is None:
                 self._stream = sd.OutputStream(
                     device=self.output_device, samplerate=self.sample_rate, blocksize=self.blocksize,
                     channels=self.out_channels, dtype="float32", callback=self._callback_out,
@@ -514,7 +519,7 @@ class LiveHost:
         if self.realtime:
             self.rt_status["worker"] = _make_realtime(RT_PRIORITY_WORKER)
         rfd = self._rfd
-        inq, outq, proc = self._in_ring, self._out_ring, self.proc
+        inq, outq, proc, stats = self._in_ring, self._out_ring, self.proc, self.stats
         while True:
             try:
                 os.read(rfd, 4096)
@@ -526,11 +531,13 @@ class LiveHost:
                 seq = inq.peek_seq()
                 if seq < 0:
                     break
+                t0 = time.perf_counter()
                 try:
                     y = proc.process(inq.peek())
                 except BaseException as exc:  # park it; the callback falls back to dry
                     self._error = exc
                     return
+                stats.record_worker(time.perf_counter() - t0)
                 inq.pop()
                 outq.push(y, seq)
 

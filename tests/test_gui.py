@@ -196,3 +196,21 @@ def test_gui_command_headless_screenshot(jack_server, demo_wav, tmp_path):  # no
     assert s["stopped"] == "duration" and s["callbacks"] > 100
     assert s["gui"]["fps_mean"] and s["gui"]["fps_mean"] > 10
     assert png.is_file() and png.stat().st_size > 20000
+
+
+def test_none_survives_many_void_qt_calls():
+    """PySide6 6.12 on Python 3.11 loses a reference to None per void call (see
+    rtsep.gui.qtcompat); a window must survive far more calls than None has references."""
+    import subprocess
+    import sys
+
+    code = ("import os; os.environ['QT_QPA_PLATFORM']='offscreen'\n"
+            "from rtsep.plot import ensure_qt_app; ensure_qt_app()\n"
+            "from rtsep.gui.qtcompat import protect_none, none_leaks_per_call\n"
+            "leak = none_leaks_per_call(); protect_none()\n"
+            "from pyqtgraph.Qt import QtGui\n"
+            "img = QtGui.QImage(4, 4, QtGui.QImage.Format.Format_RGB32); p = QtGui.QPainter(img)\n"
+            "[p.resetTransform() for _ in range(200000)]\n"
+            "p.end(); print('ok', leak)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-500:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from ..errors import RtsepError
@@ -27,6 +28,10 @@ def add_parser(sub):
     p.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window when --duration ends")
     p.add_argument("--fps", type=float, default=60.0, help="display rate to aim at (default 60)")
     p.add_argument("--loop", action="store_true", help="loop the --source file")
+    p.add_argument("--gui-priority", type=int, default=5, metavar="N",
+                   help="run the GUI thread at SCHED_FIFO N while streaming, below the audio threads, so "
+                        "that it is never preempted while holding the interpreter lock the audio callback "
+                        "needs (default 5; 0 = normal priority; ignored where not permitted)")
     return p
 
 
@@ -39,6 +44,8 @@ def run(args) -> int:
         raise RtsepError("--duration must be > 0")
     if not 1 <= args.fps <= 240:
         raise RtsepError("--fps must be 1..240")
+    if not 0 <= args.gui_priority <= 40:
+        raise RtsepError("--gui-priority must be 0..40 (below the audio threads' 50 and 60)")
     if args.screenshot and args.duration is None:
         raise RtsepError("--screenshot needs --duration (the picture is taken when it ends)")
     from ..plot import ensure_qt_app
@@ -52,15 +59,20 @@ def run(args) -> int:
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
                     model=args.model, worker=not args.inline, loop=args.loop)
+    if getattr(args, "latency", None) is not None:
+        spec.extra["operating_point"] = args.latency
     host = spec.build()
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)
-    win = LiveWindow(spec, host, fps=args.fps)
+    win = LiveWindow(spec, host, fps=args.fps, gui_priority=args.gui_priority)
     result = {"stopped": "closed"}
 
     def finish():
         result["stopped"] = "duration"
+        # Stop the audio first: rendering a whole window for the picture holds the
+        # interpreter lock for tens of ms. The picture shows the last display tick.
+        win.host.stop()
         if args.screenshot:
             try:
                 win.screenshot(args.screenshot)
@@ -73,6 +85,12 @@ def run(args) -> int:
 
         QtCore.QTimer.singleShot(int(args.duration * 1000), finish)
     win.closed.connect(app.quit)
+
+    def interrupted(*_):
+        result["stopped"] = "interrupted"
+        win.close()
+
+    old_sigint = signal.signal(signal.SIGINT, interrupted)  # the display timer lets Python see it
     win.show()
     try:
         app.exec()
@@ -80,6 +98,7 @@ def run(args) -> int:
         result["stopped"] = "interrupted"
     finally:
         win.host.stop()
+        signal.signal(signal.SIGINT, old_sigint)
     if "screenshot_error" in result:
         raise RtsepError(f"cannot save the screenshot: {result['screenshot_error']}")
     host = win.host

@@ -27,6 +27,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
 from .meters import LevelMeter
+from .qtcompat import protect_none
 from .spectrogram import ColumnRing, PixelRingItem, ScrollingSpectrogram
 
 MODES = ("karaoke", "vocals", "mix")
@@ -37,6 +38,7 @@ READOUT_ROWS = (
                  ("total", "total"))),
     ("AUDIO", (("state", "state"), ("block", "block"), ("load", "callback load"), ("dropouts", "dropouts"),
                ("misses", "deadline misses"), ("fallbacks", "dry fallbacks"))),
+    ("SEPARATOR", (("model", "model"), ("mode", "mode"), ("vad", "vocal activity"), ("stft", "STFT"))),
     ("DISPLAY", (("fps", "GUI"), ("paints", "repaints"), ("tick", "tick"), ("sched", "GUI thread"))),
 )
 
@@ -224,6 +226,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._load = (0.0, 0.0)
         self.vad_received: collections.deque = collections.deque(maxlen=1 << 15)  # (input sample, vad)
 
+        protect_none()  # PySide6 6.12 on Python 3.11 (see qtcompat)
         app = QtWidgets.QApplication.instance()
         _dark_palette(app)
         pg.setConfigOptions(antialias=False, background=(18, 18, 22), foreground=(200, 200, 205),
@@ -305,7 +308,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         side.addLayout(meters, 3)
         self.readout = QtWidgets.QFrame()
         self.readout.setObjectName("readout")
-        self.readout.setMinimumWidth(230)
+        self.readout.setFixedWidth(270)
         self.readout.setStyleSheet("#readout { background: #16171b; border: 1px solid #303038; "
                                    "border-radius: 4px; } QLabel { font-size: 11px; }")
         grid = QtWidgets.QGridLayout(self.readout)
@@ -773,11 +776,27 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._set("device", f"{lat['device_ms']:.1f} ms")
         self._set("total", f"{lat['total_ms']:.1f} ms")
         self._set("state", "streaming" if host.running else "stopped", not host.running)
-        self._set("block", f"{host.blocksize} @ {sr / 1000:g} kHz ({1000 * host.blocksize / sr:.2f} ms)")
+        self._set("block", f"{host.blocksize} @ {sr / 1000:g} kHz = {1000 * host.blocksize / sr:.2f} ms")
         self._set("load", f"{100 * mean:.0f}% avg · {100 * peak:.0f}% max", peak > 0.8)
         self._set("dropouts", str(st.dropouts), st.dropouts > 0)
         self._set("misses", str(st.deadline_misses), st.deadline_misses > 0)
         self._set("fallbacks", str(st.fallback_blocks), st.fallback_blocks > 0)
+        sep = host.separator
+        card = getattr(sep, "card", None)
+        name = Path(str(card.path)).stem if card is not None else type(host.plugin).__name__
+        untrained = bool(getattr(card, "placeholder", False))
+        self._set("model", name + (" (untrained)" if untrained and "placeholder" not in name else ""), untrained)
+        mode = host.mode
+        if mode == "mix":
+            mode += f" {host.vocals_db:+.0f} / {host.accompaniment_db:+.0f} dB"
+        self._set("mode", mode)
+        last = host.taps.vad.latest()
+        v = float(last[1][0]) if last is not None else 0.0
+        self._set("vad", f"{v:.2f}" + ("  ● voice" if v >= self.vad_threshold else ""))
+        if sep is not None and hasattr(sep, "stft"):
+            self._set("stft", f"{1000 * sep.stft.n_fft / sr:.0f} ms window, {1000 * sep.stft.hop / sr:.0f} ms hop")
+        else:
+            self._set("stft", "–")
         self._set("fps", f"{self.fps:.0f} fps", host.running and 0 < self.fps < 0.75 * self.target_fps)
         self._set("paints", f"{self.paint_fps:.0f} /s")
         self._set("tick", f"{1000 * self.tick_seconds / max(1, self.ticks):.1f} ms avg")

@@ -15,7 +15,8 @@ OPSET = 17
 
 def export_onnx(net: MaskNet, path: str, *, name: str, description: str, sample_rate: int = 16000,
                 n_fft: int = 1024, hop: int = 96, synthesis_len: int = 192, vad_threshold: float = 0.5,
-                license: str = "", training: dict | None = None, placeholder: bool = False) -> None:
+                license: str = "", training: dict | None = None, placeholder: bool = False,
+                lookahead_frames: int = 0) -> None:
     import onnx
 
     net = net.eval()
@@ -35,7 +36,7 @@ def export_onnx(net: MaskNet, path: str, *, name: str, description: str, sample_
     meta = {
         "rtsep.format": "1", "name": name, "description": description,
         "sample_rate": str(sample_rate), "n_fft": str(n_fft), "hop": str(hop),
-        "synthesis_len": str(synthesis_len), "lookahead_frames": "0",
+        "synthesis_len": str(synthesis_len), "lookahead_frames": str(lookahead_frames),
         "vad_threshold": f"{vad_threshold:.3f}", "placeholder": "true" if placeholder else "false",
         "license": license, "params": str(net.n_params()),
         "training": json.dumps(training or {}, sort_keys=True),

@@ -16,6 +16,8 @@ import numpy as np
 CONFIGS = {
     # STFT: 1024/96/192 at 16 kHz -> 191 samples (11.94 ms) algorithmic latency
     "low": dict(n_fft=1024, hop=96, synthesis_len=192, enc=256, hidden=256, layers=2),
+    # file mode (issue 7): 64 ms sqrt-Hann STFT + 3 frames (48 ms) look-ahead -> 1791 samples (112 ms)
+    "quality": dict(n_fft=1024, hop=256, synthesis_len=1024, enc=256, hidden=256, layers=2, lookahead=3),
     # tiny net for smoke tests
     "tiny": dict(n_fft=1024, hop=96, synthesis_len=192, enc=16, hidden=16, layers=2),
 }
@@ -81,7 +83,19 @@ def lr_at(frac, step, base, warmup=100):
     return base * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def evaluate(net, stft, data, names, vad_thresholds=(0.5,)):
+def shift_lookahead(m, vad, lookahead):
+    """Pair the output at step t with frame t - lookahead; the last ``lookahead`` frames get
+    the last mask (they are excluded from losses and scores)."""
+    if not lookahead:
+        return m, vad
+    import torch
+
+    m = torch.cat([m[:, lookahead:], m[:, -1:].expand(-1, lookahead, -1)], dim=1)
+    vad = torch.cat([vad[:, lookahead:], vad[:, -1:].expand(-1, lookahead)], dim=1)
+    return m, vad
+
+
+def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
     """Validation on the protocol's 0 dB full-clip mixtures: length-weighted vocal NSDR, accomp
     NSDR (plain SNR-style SDR), and VAD accuracy per threshold."""
     import torch
@@ -103,8 +117,9 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,)):
             from .model import spec_to_ri
 
             m, vad, _ = net(spec_to_ri(X), net.zero_state(1))
+            m, vad = shift_lookahead(m, vad, lookahead)
             yv = stft.synthesis(X * m)[0].numpy()
-            valid = L - (stft.m - hop)
+            valid = L - (stft.m - hop) - lookahead * hop
             yv, vv, aa, mm = yv[:valid], v[:valid], a[:valid], mix[:valid]
             ya = mm - yv
 
@@ -116,8 +131,9 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,)):
             tot_len += valid
             lab = data.clip_vad(n)
             centres = np.arange(X.shape[1]) * hop + hop - stft.m // 2
-            vads.append(vad[0].numpy())
-            labs.append(lab[np.clip(centres, 0, len(lab) - 1)])
+            keep = X.shape[1] - lookahead
+            vads.append(vad[0].numpy()[:keep])
+            labs.append(lab[np.clip(centres, 0, len(lab) - 1)][:keep])
     net.train()
     vads, labs = np.concatenate(vads), np.concatenate(labs)
     accs = {float(t): float(np.mean((vads > t) == (labs > 0))) for t in vad_thresholds}
@@ -142,6 +158,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
 
     cfg = CONFIGS[args.config]
+    lookahead = cfg.get("lookahead", 0)
     out = Path(args.out)
     workdir = Path(args.workdir or Path("runs") / out.stem)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -196,12 +213,15 @@ def main(argv=None):
         thr = ck["state"].get("vad_threshold", 0.5)
         meta = dict(training_meta, steps=ck["state"]["step"], minutes=round(ck["state"]["elapsed"] / 60, 1),
                     val_nsdr_vocal_db=ck["state"].get("best"), history=ck["state"]["history"][-1:])
+        latency_ms = (cfg["synthesis_len"] - 1 + lookahead * cfg["hop"]) / 16
         desc = (f"Causal GRU mask network ({cfg['layers']}x{cfg['hidden']}), {cfg['n_fft']}/{cfg['hop']}/"
-                f"{cfg['synthesis_len']} STFT at 16 kHz, {(cfg['synthesis_len'] - 1) / 16:.2f} ms latency; "
+                f"{cfg['synthesis_len']} STFT at 16 kHz"
+                f"{f', {lookahead} frames look-ahead' if lookahead else ''}, {latency_ms:.2f} ms latency; "
                 f"trained on MIR-1K ({args.split} split)")
         out.parent.mkdir(parents=True, exist_ok=True)
         export_onnx(net, str(out), name=name, description=desc, n_fft=cfg["n_fft"], hop=cfg["hop"],
-                    synthesis_len=cfg["synthesis_len"], vad_threshold=thr, license=LICENSE, training=meta)
+                    synthesis_len=cfg["synthesis_len"], vad_threshold=thr, license=LICENSE, training=meta,
+                    lookahead_frames=lookahead)
         print(f"wrote {out} (step {ck['state']['step']}, val vocal NSDR {ck['state'].get('best'):.2f} dB)")
 
     if args.export_only:
@@ -224,7 +244,7 @@ def main(argv=None):
         done = elapsed >= budget or (args.steps and state["step"] >= args.steps)
         if done or elapsed - last_val >= args.val_every * 60:
             thresholds = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
-            vn, an, accs = evaluate(net, stft, data, val_names, thresholds)
+            vn, an, accs = evaluate(net, stft, data, val_names, thresholds, lookahead)
             thr = max(accs, key=lambda t: (accs[t], -abs(t - 0.5)))
             row = dict(step=state["step"], minutes=round(elapsed / 60, 2), lr=opt.param_groups[0]["lr"],
                        train_loss=run["loss"] / max(run["n"], 1), train_sdr_v=run["sv"] / max(run["n"], 1),
@@ -255,15 +275,17 @@ def main(argv=None):
         mix = v + a
         X = stft.analysis(mix)
         m, vad, _ = net(spec_to_ri(X), net.zero_state(args.batch))
+        m, vad = shift_lookahead(m, vad, lookahead)
         yv = stft.synthesis(X * m)
         ym = stft.synthesis(X)  # == mix up to float error; accompaniment = mixture - vocal estimate
         ya = ym - yv
-        sl = slice(0, yv.shape[-1] - trim)
+        sl = slice(0, yv.shape[-1] - trim - lookahead * stft.hop)
         sdr_v = neg_sdr(yv[:, sl], v[:, sl])
         sdr_a = neg_sdr(ya[:, sl], a[:, sl])
         centres = torch.arange(X.shape[1]) * stft.hop + stft.hop - stft.m // 2
         target = torch.from_numpy(lab)[:, centres].float()
-        l_bce = bce(vad.clamp(1e-6, 1 - 1e-6), target)
+        keep = X.shape[1] - lookahead
+        l_bce = bce(vad[:, :keep].clamp(1e-6, 1 - 1e-6), target[:, :keep])
         loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce
         opt.zero_grad(set_to_none=True)
         loss.backward()

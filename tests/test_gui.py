@@ -177,11 +177,20 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
         agree = (lit[ok][inside] == sings).mean()
         assert agree > 0.75, agree
 
+    # Choosing another input (the JACK capture device instead of the file) reopens the
+    # stream on a new host; the old one is stopped.
+    assert win.input_combo.count() >= 2
+    win.input_combo.setCurrentIndex(1)
+    _pump(app, 1.0)
+    new = win.host
+    assert new is not host and not host.running and new.running and new.source is None, win.errors
+    assert host.error is None and host.stats.callbacks > 100
+
     # Closing the window stops the audio cleanly.
     win.close()
     app.processEvents()
-    assert not host.running and host.error is None and not win.errors
-    assert host.stats.callbacks > 100
+    assert not new.running and new.error is None and not win.errors
+    assert new.stats.callbacks > 50
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the GUI thread's priority was restored
 
 

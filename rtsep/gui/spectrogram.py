@@ -164,7 +164,9 @@ def _qimage(buf: np.ndarray):
     from pyqtgraph.Qt import QtGui
 
     h, w = buf.shape
-    return QtGui.QImage(buf.data, w, h, 4 * w, QtGui.QImage.Format.Format_RGB32)
+    img = QtGui.QImage(buf, w, h, 4 * w, QtGui.QImage.Format.Format_RGB32)
+    img._keep = buf  # the QImage does not own the pixels: keep them alive with it
+    return img
 
 
 try:

@@ -175,8 +175,19 @@ class PlotCanvas(QtWidgets.QGraphicsView):
     def clear(self) -> None:
         self.ci.clear()
 
+    def teardown(self) -> None:
+        """Delete the scene's items now, while their Python wrappers are intact (as
+        ``pg.GraphicsView.close`` does); leaving it to garbage collection can crash."""
+        if self.ci is None:
+            return
+        self.ci.clear()
+        self.scene().clear()
+        self.ci = None
+
     def resizeEvent(self, ev):  # noqa: N802 (Qt name)
         super().resizeEvent(ev)
+        if self.ci is None:
+            return
         r = QtCore.QRectF(self.viewport().rect())
         self.setSceneRect(r)
         self.ci.setGeometry(r)
@@ -864,6 +875,8 @@ class LiveWindow(QtWidgets.QMainWindow):
                 "tick_ms_max": round(1000 * self.tick_max_s, 3)}
 
     def closeEvent(self, event):  # noqa: N802 (Qt name)
+        if self._closing:
+            return super().closeEvent(event)
         self._closing = True
         self.timer.stop()
         try:
@@ -872,5 +885,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             _restore_thread_priority(self._sched_saved)
             self._sched_saved = None
         finally:
+            self.graphics.viewport().removeEventFilter(self.paint_counter)
+            self.graphics.teardown()
             self.closed.emit()
         super().closeEvent(event)

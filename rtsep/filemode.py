@@ -148,9 +148,11 @@ class FileSeparator:
     """
 
     def __init__(self, model=None, blocksize: int = 4096, progress: bool = True,
-                 plugin_factory: Callable[[int, int], Separator] | None = None, latency: str = "quality"):
+                 plugin_factory: Callable[[int, int], Separator] | None = None, latency: str = "quality",
+                 method: str = "net"):
         self.model = model
         self.latency = latency
+        self.method = method
         self.blocksize = int(blocksize)
         if not 1 <= self.blocksize <= 65536:
             raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
@@ -173,6 +175,8 @@ class FileSeparator:
         """Separate one file into the named ``stems``; returns their paths and a result
         holding the vocal activity (not the stems, which went to disk)."""
         outs = output_paths(outdir, path, stems)
+        if self.method != "net":
+            return outs, self._separate_classic(path, outs)
         with open_input(path) as f:
             sep = self.separator(f.samplerate, f.channels)
             log = _VadLog()
@@ -212,6 +216,27 @@ class FileSeparator:
                                    vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples,
                                    extra={"duration_s": f.frames / f.samplerate, "card": sep.card})
         return outs, res
+
+
+    def _separate_classic(self, path: Path, outs: dict[str, Path]) -> SeparationResult:
+        """A classic method (``rtsep.methods``) over the whole file; no vocal activity."""
+        from .io.audiofile import read_audio
+        from .methods import separate_method
+
+        audio, sr = read_audio(path)
+        finite = np.isfinite(audio)
+        nonfinite = int(audio.size - np.count_nonzero(finite))
+        audio = np.where(finite, audio, 0.0).astype(np.float32)
+        stems = dict(zip(STEMS, separate_method(self.method, audio, sr)))
+        try:
+            with atomic_outputs(list(outs.values()), sr, audio.shape[1]) as files:
+                for stem, f in zip(outs, files):
+                    f.write(stems[stem])
+        except OSError as exc:
+            raise AudioFileError(f"cannot write outputs for {path}: {exc.strerror or exc}") from None
+        return SeparationResult(np.zeros((0, audio.shape[1]), np.float32), np.zeros((0, audio.shape[1]), np.float32),
+                                np.zeros(0, np.float32), np.zeros(0), 0, sr, nonfinite,
+                                extra={"duration_s": len(audio) / sr})
 
 
 def prepare_outdir(outdir: str | os.PathLike) -> Path:

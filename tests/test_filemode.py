@@ -170,3 +170,19 @@ def test_demo_runs_and_writes_stems_and_a_picture(tmp_path):
     colours = {img.pixel(x, y) for x in range(0, img.width(), 17) for y in range(0, img.height(), 13)}
     assert len(colours) > 50
     assert str(tmp_path / "demo") in proc.stdout
+
+
+def test_classic_method_from_the_cli(tmp_path, rng):
+    """--method center: a centre-panned 'voice' goes to vocals, a side-panned tone stays."""
+    sr = 16000
+    t = np.arange(sr) / sr
+    voice = 0.3 * np.sin(2 * np.pi * 330 * t)
+    side = 0.3 * np.sin(2 * np.pi * 150 * t)
+    x = np.stack([voice + side, voice - side], axis=1).astype(np.float32)
+    path = write(tmp_path / "c.wav", x, sr)
+    assert main(["separate", str(path), "-o", str(tmp_path / "o"), "--method", "center", "--quiet", "--plot"]) == 0
+    a = sf.read(tmp_path / "o" / "c" / "accompaniment.wav")[0]
+    v = sf.read(tmp_path / "o" / "c" / "vocals.wav")[0]
+    assert a.shape == v.shape == x.shape
+    assert np.corrcoef(a[:, 0], side)[0, 1] > 0.99 and np.corrcoef(v[:, 0], voice)[0, 1] > 0.99
+    assert (tmp_path / "o" / "c" / "spectrograms.png").is_file()

@@ -19,6 +19,9 @@ def add_parser(sub):
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of audio files")
     p.add_argument("-o", "--outdir", default="separated", help="output folder (default: ./separated)")
     p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--method", choices=("net", "repet", "rpca", "center"), default="net",
+                   help="net: the mask network (default); repet: online REPET-SIM; rpca: robust PCA; "
+                        "center: centre-channel cancellation (stereo)")
     p.add_argument("--latency", choices=("low", "quality"), default="quality",
                    help="default model's operating point: quality (default for files) or low (<= 12 ms)")
     p.add_argument("--mode", choices=("both", "karaoke", "vocals"), default="both",
@@ -33,7 +36,8 @@ def add_parser(sub):
 def run(args) -> int:
     paths = expand_inputs(args.inputs)
     outdir = prepare_outdir(args.outdir)
-    fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency)
+    fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency,
+                        method=args.method)
     failed = skipped = 0
     for path in paths:
         outs = output_paths(outdir, path, STEMS_BY_MODE[args.mode])

@@ -237,3 +237,16 @@ def test_callback_does_not_allocate_buffers(jack_server):
             os.close(host._rfd), os.close(host._wfd)
         assert host.error is None, host.error
         assert peak < 3 * 1024, (worker, peak, host.stats.summary())
+
+
+def test_live_classic_method_runs(jack_server, tmp_path):
+    """`rtsep live --method center` streams a file through the centre-cancellation plugin."""
+    sr = 48000
+    t = np.arange(sr) / sr
+    x = (0.2 * np.stack([np.sin(2 * np.pi * 440 * t)] * 2, axis=1)).astype(np.float32)
+    sf.write(tmp_path / "c.wav", x, sr)
+    p = run_cli(["live", "--source", str(tmp_path / "c.wav"), "--method", "center", "--duration", "1",
+                 "--json"], jack_server, timeout=60)
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    assert summary["callbacks"] > 0

@@ -22,6 +22,9 @@ def add_parser(sub):
     p.add_argument("--vocals-db", type=float, default=0.0, help="vocals gain in mix mode (dB)")
     p.add_argument("--accompaniment-db", type=float, default=0.0, help="accompaniment gain in mix mode (dB)")
     p.add_argument("--model", help="ONNX model file or name (default: the release model)")
+    p.add_argument("--method", choices=("net", "repet", "center"), default="net",
+                   help="net: the mask network (default); repet: online REPET-SIM; center: centre-channel "
+                        "cancellation (stereo, zero latency)")
     p.add_argument("--latency", choices=("low", "quality"),
                    help="operating point of the default model (default: quality with --source, else low)")
     p.add_argument("--blocksize", type=int, default=256, help="frames per callback (default 256)")
@@ -47,7 +50,8 @@ def run(args) -> int:
     host = LiveHost(input_device=args.input_device, output_device=args.output_device, source=args.source,
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
-                    model=args.model, operating_point=args.latency, worker=not args.inline)
+                    model=args.model, operating_point=args.latency, worker=not args.inline,
+                    method=args.method)
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)

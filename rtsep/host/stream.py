@@ -135,6 +135,8 @@ class LiveHost:
         channels: channels the chain runs on; a device with fewer channels is adapted
             (mono input is copied to every channel, extra output channels stay silent).
         mode: "karaoke", "vocals", "mix" or "bypass" (latency-compensated dry).
+        method: "net" (the network separator) or a live classic method of
+            :mod:`rtsep.methods` ("repet", "center").
         operating_point: default-model choice, "low" or "quality" (``None``: "quality"
             with a ``source`` file, "low" for live input).
         worker: run the chain on a worker thread (see module doc).
@@ -149,7 +151,8 @@ class LiveHost:
                  source=None, samplerate: int | None = None, blocksize: int = 256, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
                  model=None, operating_point: str | None = None, worker: bool = True, fade: int = 32, taps_seconds: float = 4.0,
-                 latency: str | float = "low", realtime: bool = True, keep_input: bool = False):
+                 latency: str | float = "low", realtime: bool = True, keep_input: bool = False,
+                 method: str = "net"):
         if mode not in MODES:
             raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if blocksize < 1 or blocksize > 8192:
@@ -199,6 +202,14 @@ class LiveHost:
 
         # --- chain ---------------------------------------------------------------------
         self.separator = None
+        self.method = method
+        if processor is None and method != "net":
+            from ..methods import make_plugin
+
+            if mode == "mix":
+                raise RtsepError(f"method {method!r} has modes karaoke, vocals and bypass, not mix")
+            processor = make_plugin(method, rate, self.channels, mode="karaoke" if mode == "bypass" else mode,
+                                    max_block=max(self.blocksize, 1024))
         if processor is None:
             from ..plugins.separator import Separator
 
@@ -264,6 +275,8 @@ class LiveHost:
         else:
             if self.separator is not None:
                 self.separator.mode = value
+            elif hasattr(self.plugin, "mode") and value in ("karaoke", "vocals"):
+                self.plugin.mode = value  # a classic method's plugin
             self.drywet.wet = 1.0
         self._mode = value
 

@@ -223,3 +223,41 @@ def test_none_survives_many_void_qt_calls():
             "p.end(); print('ok', leak)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-500:]
+
+
+def test_operating_point_switch_from_the_window(jack_server, demo_wav, tmp_path):  # noqa: F811
+    """A switchable host: the Model control changes the operating point mid-stream and the
+    latency stays the same (both models run aligned)."""
+    from rtsep.gui.window import HostSpec, LiveWindow
+    from rtsep.model.placeholder import build_placeholder
+    from rtsep.plugins.switch import OperatingPointSwitch
+
+    from rtsep.plot import ensure_qt_app
+
+    app = ensure_qt_app()
+    models = tmp_path / "models"
+    models.mkdir()
+    import shutil
+    shutil.copy(ROOT / "models" / "placeholder.onnx", models / "release-low.onnx")
+    build_placeholder(str(models / "release-quality.onnx"), n_fft=1024, hop=256, synthesis_len=1024,
+                      lookahead_frames=3)
+    from rtsep.model import registry
+    old = registry.MODELS_DIR
+    registry.MODELS_DIR = models
+    try:
+        spec = HostSpec(source=str(demo_wav[0]), blocksize=256, samplerate=RATE, extra={"switchable": True})
+        host = spec.build()
+        assert isinstance(host.separator, OperatingPointSwitch) and host.operating_point == "quality"
+        win = LiveWindow(spec, host, fps=30)
+        lat = host.latency()["algorithmic_samples"]
+        win.show()
+        _pump(app, 1.0)
+        assert host.running and win.point_combo.isEnabled()
+        win.point_combo.setCurrentText("low")
+        _pump(app, 0.5)
+        assert host.operating_point == "low" and host.latency()["algorithmic_samples"] == lat
+        win.close()
+        _pump(app, 0.2)
+        assert not host.running
+    finally:
+        registry.MODELS_DIR = old

@@ -61,6 +61,8 @@ def run(args) -> int:
                     model=args.model, worker=not args.inline, loop=args.loop)
     if getattr(args, "latency", None) is not None:
         spec.extra["operating_point"] = args.latency
+    if getattr(args, "switchable", False):
+        spec.extra["switchable"] = True
     if getattr(args, "method", "net") != "net":
         spec.extra["method"] = args.method
     host = spec.build()

@@ -27,6 +27,9 @@ def add_parser(sub):
                         "cancellation (stereo, zero latency)")
     p.add_argument("--latency", choices=("low", "quality"),
                    help="operating point of the default model (default: quality with --source, else low)")
+    p.add_argument("--switchable", action="store_true",
+                   help="run the low and quality models side by side (aligned to the quality latency) so "
+                        "the GUI or API can switch between them mid-stream")
     p.add_argument("--blocksize", type=int, default=256, help="frames per callback (default 256)")
     p.add_argument("--samplerate", type=int, help="stream rate (default: the device's)")
     p.add_argument("--channels", type=int, default=2, help="channels processed (default 2)")
@@ -51,7 +54,7 @@ def run(args) -> int:
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
                     model=args.model, operating_point=args.latency, worker=not args.inline,
-                    method=args.method)
+                    method=args.method, switchable=args.switchable)
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)

@@ -280,6 +280,15 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.bypass_box.setToolTip("latency-matched dry input (the separator keeps running)")
         self.bypass_box.toggled.connect(self._bypass_toggled)
         row1.addWidget(self.bypass_box)
+        row1.addSpacing(12)
+        row1.addWidget(QtWidgets.QLabel("Model"))
+        self.point_combo = QtWidgets.QComboBox()
+        self.point_combo.addItems(("low", "quality"))
+        self.point_combo.setToolTip("operating point: low (<= 12 ms, live input) or quality (long window, "
+                                    "look-ahead). Switchable mid-stream when started with --switchable: both "
+                                    "models run aligned and the change is a crossfade")
+        self.point_combo.currentTextChanged.connect(self._point_changed)
+        row1.addWidget(self.point_combo)
         row1.addSpacing(16)
         self.vocals_slider, self.vocals_label = self._gain_slider(row1, "Vocals", self._vocals_changed)
         row1.addSpacing(8)
@@ -484,8 +493,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         host = self.host
         self._build_plots()
         self._fill_devices()
-        for w in (self.mode_combo, self.bypass_box, self.vocals_slider, self.accomp_slider):
+        for w in (self.mode_combo, self.bypass_box, self.vocals_slider, self.accomp_slider, self.point_combo):
             w.blockSignals(True)
+        point = host.operating_point
+        self.point_combo.setCurrentText(point or "low")
+        self.point_combo.setEnabled(hasattr(host.separator, "point"))
         bypass = host.mode == "bypass"
         self.bypass_box.setChecked(bypass)
         self.mode_combo.setCurrentText(self.spec.mode if bypass and self.spec.mode in MODES
@@ -494,7 +506,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.accomp_slider.setValue(int(round(host.accompaniment_db)))
         self.vocals_label.setText(f"{host.vocals_db:+.0f} dB")
         self.accomp_label.setText(f"{host.accompaniment_db:+.0f} dB")
-        for w in (self.mode_combo, self.bypass_box, self.vocals_slider, self.accomp_slider):
+        for w in (self.mode_combo, self.bypass_box, self.vocals_slider, self.accomp_slider, self.point_combo):
             w.blockSignals(False)
         self._reset_readers()
         self._update_readout(force=True)
@@ -551,6 +563,10 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _toggle_running(self) -> None:
         self.stop() if self.running else self.start()
+
+    def _point_changed(self, point: str) -> None:
+        if hasattr(self.host.separator, "point"):
+            self.host.operating_point = point
 
     def _mode_changed(self, mode: str) -> None:
         self.spec.mode = mode
@@ -796,7 +812,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         card = getattr(sep, "card", None)
         name = Path(str(card.path)).stem if card is not None else type(host.plugin).__name__
         untrained = bool(getattr(card, "placeholder", False))
-        self._set("model", name + (" (untrained)" if untrained and "placeholder" not in name else ""), untrained)
+        point = host.operating_point
+        self._set("model", name + (" (untrained)" if untrained and "placeholder" not in name else "")
+                  + (f" [{point}]" if point else ""), untrained)
         mode = host.mode
         if mode == "mix":
             mode += f" {host.vocals_db:+.0f} / {host.accompaniment_db:+.0f} dB"

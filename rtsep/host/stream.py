@@ -137,6 +137,9 @@ class LiveHost:
         mode: "karaoke", "vocals", "mix" or "bypass" (latency-compensated dry).
         method: "net" (the network separator) or a live classic method of
             :mod:`rtsep.methods` ("repet", "center").
+        switchable: run both default models side by side, aligned to the quality one's
+            latency, so that ``operating_point`` can be switched mid-stream without a click
+            or a timing change (meant for ``source`` files, whose dry signal nobody hears).
         operating_point: default-model choice, "low" or "quality" (``None``: "quality"
             with a ``source`` file, "low" for live input).
         worker: run the chain on a worker thread (see module doc).
@@ -152,7 +155,7 @@ class LiveHost:
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
                  model=None, operating_point: str | None = None, worker: bool = True, fade: int = 32, taps_seconds: float = 4.0,
                  latency: str | float = "low", realtime: bool = True, keep_input: bool = False,
-                 method: str = "net"):
+                 method: str = "net", switchable: bool = False):
         if mode not in MODES:
             raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if blocksize < 1 or blocksize > 8192:
@@ -215,10 +218,16 @@ class LiveHost:
 
             # A singer hears live input: "low"; a file-fed karaoke has no dry path to hear.
             point = operating_point or ("quality" if self.source is not None else "low")
-            self.separator = Separator(model, sample_rate=rate, channels=self.channels, latency=point,
-                                       mode="karaoke" if mode == "bypass" else mode,
-                                       vocals_db=vocals_db, accompaniment_db=accompaniment_db,
-                                       max_block=max(self.blocksize, 1024))
+            kw = dict(sample_rate=rate, channels=self.channels, mode="karaoke" if mode == "bypass" else mode,
+                      vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max(self.blocksize, 1024))
+            if switchable and model is None:
+                from ..plugins.switch import OperatingPointSwitch
+
+                # Both models run, aligned: ``operating_point`` can then change mid-stream.
+                self.separator = OperatingPointSwitch(Separator(None, latency="low", **kw),
+                                                      Separator(None, latency="quality", **kw), point=point)
+            else:
+                self.separator = Separator(model, latency=point, **kw)
             processor = self.separator
         self.plugin = processor
         self.drywet = DryWet(processor, self.channels, rate, wet=0.0 if mode == "bypass" else 1.0,
@@ -301,6 +310,20 @@ class LiveHost:
             self.separator.accompaniment_db = value
 
     @property
+    def operating_point(self) -> str | None:
+        """"low" or "quality" (the default model in use); settable mid-stream when the host
+        was built ``switchable``."""
+        sep = self.separator
+        return getattr(sep, "point", None) or (None if sep is None else
+                                               ("quality" if sep.card.lookahead_frames else "low"))
+
+    @operating_point.setter
+    def operating_point(self, value: str) -> None:
+        if not hasattr(self.separator, "point"):
+            raise RtsepError("this stream was not started switchable (rtsep live --switchable)")
+        self.separator.point = value
+
+    @property
     def vad_latest(self) -> float:
         return float(getattr(self.plugin, "vad_latest", 0.0))
 
@@ -329,7 +352,7 @@ class LiveHost:
                 "device_input_samples": d_in, "device_output_samples": d_out,
                 "total_samples": total, "total_ms": ms(total),
                 "algorithmic_ms": ms(self.algorithmic_latency), "handoff_ms": ms(self.handoff_latency),
-                "device_ms": ms(d_in + d_out)}
+                "device_ms": ms(d_in + d_out), "operating_point": self.operating_point}
 
     # --- start / stop ------------------------------------------------------------------------
     def _check_rate(self, rate: int) -> bool:

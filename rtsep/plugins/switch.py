@@ -1,0 +1,130 @@
+"""Switching between the two operating points during a stream, click-free and in time.
+
+The low-latency and the quality separator run side by side on the same input, so each
+one's recurrent state is always warm. The low one's output is delayed to the quality one's
+latency: both streams are then sample-aligned, the switch's latency never changes, and a
+switch is a plain crossfade between two aligned signals. It suits sources whose dry signal
+nobody hears (a song file): the extra delay costs nothing there, and the listener can
+compare the models live. Live input wants the low model alone (no switch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dsp.delay import DelayLine
+from .base import Plugin
+from .separator import Separator
+
+POINTS = ("low", "quality")
+
+
+class OperatingPointSwitch(Plugin):
+    """Two :class:`Separator` s (``low``, ``quality``) behind one latency-aligned crossfade.
+
+    Mode and gain controls go to both. ``point`` selects the one heard; changes are
+    crossfaded over ``fade_ms``. ``latency_samples`` is the larger of the two, always.
+    """
+
+    def __init__(self, low: Separator, quality: Separator, point: str = "quality", fade_ms: float = 20.0):
+        if (low.sample_rate, low.channels) != (quality.sample_rate, quality.channels):
+            raise ValueError("both separators must run at the same rate and channel count")
+        if point not in POINTS:
+            raise ValueError(f"point must be one of {POINTS}, got {point!r}")
+        self.low, self.quality = low, quality
+        self.sample_rate, self.channels = low.sample_rate, low.channels
+        self.max_block = min(low.max_block, quality.max_block)
+        self._lat = max(low.latency_samples, quality.latency_samples)
+        self._align = {"low": DelayLine(self._lat - low.latency_samples, self.channels, self.max_block),
+                       "quality": DelayLine(self._lat - quality.latency_samples, self.channels, self.max_block)}
+        self._point = point
+        self._mix = 1.0 if point == "quality" else 0.0  # weight of the quality output
+        self._step = 1.0 / max(1.0, fade_ms * 1e-3 * self.sample_rate)
+        self._out = np.zeros((self.max_block, self.channels), np.float32)
+        self._ramp = np.zeros((self.max_block, 1), np.float32)
+        self._index = np.arange(1, self.max_block + 1, dtype=np.float32)
+
+    # --- the separator's controls, applied to both ------------------------------------
+    @property
+    def point(self) -> str:
+        return self._point
+
+    @point.setter
+    def point(self, value: str) -> None:
+        if value not in POINTS:
+            raise ValueError(f"point must be one of {POINTS}, got {value!r}")
+        self._point = value
+
+    @property
+    def active(self) -> Separator:
+        return self.quality if self._point == "quality" else self.low
+
+    @property
+    def card(self):
+        return self.active.card
+
+    @property
+    def mode(self) -> str:
+        return self.low.mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.low.mode = self.quality.mode = value
+
+    @property
+    def vocals_db(self) -> float:
+        return self.low.vocals_db
+
+    @vocals_db.setter
+    def vocals_db(self, value: float) -> None:
+        self.low.vocals_db = self.quality.vocals_db = value
+
+    @property
+    def accompaniment_db(self) -> float:
+        return self.low.accompaniment_db
+
+    @accompaniment_db.setter
+    def accompaniment_db(self, value: float) -> None:
+        self.low.accompaniment_db = self.quality.accompaniment_db = value
+
+    @property
+    def vad_latest(self) -> float:
+        return self.active.vad_latest
+
+    @property
+    def latency_samples(self) -> int:
+        return self._lat
+
+    def describe(self) -> dict:
+        d = self.active.describe()
+        d.update(operating_point=self._point, latency_samples=self._lat,
+                 latency_ms=1000.0 * self._lat / self.sample_rate,
+                 models={p: s.card.name for p, s in (("low", self.low), ("quality", self.quality))})
+        return d
+
+    # --- plugin ------------------------------------------------------------------------
+    def reset(self) -> None:
+        for p in (self.low, self.quality, *self._align.values()):
+            p.reset()
+        self._mix = 1.0 if self._point == "quality" else 0.0
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        n = block.shape[0]
+        q = self._align["quality"].process(self.quality.process(block))
+        lo = self._align["low"].process(self.low.process(block))
+        out = self._out[:n]
+        target = 1.0 if self._point == "quality" else 0.0
+        if self._mix == target:
+            np.copyto(out, q if target else lo)
+            return out
+        ramp = self._ramp[:n, 0]
+        step = self._step if target > self._mix else -self._step
+        np.multiply(self._index[:n], np.float32(step), out=ramp)
+        ramp += np.float32(self._mix)
+        np.clip(ramp, 0.0, 1.0, out=ramp)
+        self._mix = float(ramp[n - 1])
+        # out = lo + ramp * (q - lo)
+        np.subtract(q, lo, out=out)
+        np.multiply(out, self._ramp[:n], out=out)
+        out += lo
+        return out

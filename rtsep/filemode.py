@@ -30,6 +30,7 @@ class SeparationResult:
         vad_times_s: ``(n_frames,)`` input time of each ``vad`` value, seconds.
         latency_samples: algorithmic latency that was compensated.
         nonfinite_samples: NaN/Inf input samples that were replaced by zero.
+        vad_threshold: the activity value at and above which a frame counts as sung.
     """
 
     vocals: np.ndarray
@@ -39,6 +40,7 @@ class SeparationResult:
     latency_samples: int
     sample_rate: int
     nonfinite_samples: int = 0
+    vad_threshold: float = 0.5
     extra: dict = field(default_factory=dict)
 
 
@@ -119,7 +121,7 @@ def separate_array(audio: np.ndarray, sample_rate: int, model: str | os.PathLike
         pos += len(v)
     vad, times = log.arrays()
     return SeparationResult(vocals, accomp, vad, times, sep.latency_samples, sample_rate,
-                            sep.stft.nonfinite_samples)
+                            sep.stft.nonfinite_samples, sep.vad_threshold)
 
 
 def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -214,7 +216,7 @@ class FileSeparator:
             vad, times = log.arrays()
             res = SeparationResult(np.zeros((0, f.channels), np.float32), np.zeros((0, f.channels), np.float32),
                                    vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples,
-                                   extra={"duration_s": f.frames / f.samplerate, "card": sep.card})
+                                   sep.vad_threshold, extra={"duration_s": f.frames / f.samplerate, "card": sep.card})
         return outs, res
 
 

@@ -101,5 +101,5 @@ def plot_separation(input_path, outs: dict[str, Path], res, png_path) -> Path:
     signals = {"mixture": mix}
     for stem, p in outs.items():
         signals[stem], _ = read_audio(p)
-    thr = res.extra["card"].vad_threshold if "card" in res.extra else 0.5
-    return plot_spectrograms(signals, sr, png_path, res.vad, res.vad_times_s, thr, title=Path(input_path).name)
+    return plot_spectrograms(signals, sr, png_path, res.vad, res.vad_times_s, res.vad_threshold,
+                             title=Path(input_path).name)

@@ -59,7 +59,7 @@ def run(args) -> int:
         from ..plot import plot_spectrograms
         png = plot_spectrograms({"mixture": clip["mixture"], "separated vocals": res.vocals,
                                  "separated accompaniment": res.accompaniment}, args.samplerate,
-                                outdir / "spectrograms.png", res.vad, res.vad_times_s, card.vad_threshold,
+                                outdir / "spectrograms.png", res.vad, res.vad_times_s, res.vad_threshold,
                                 title=f"rtsep demo - model {card.name}, latency "
                                       f"{1000 * sep.latency_samples / args.samplerate:.1f} ms")
         written.append(png)

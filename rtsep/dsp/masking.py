@@ -41,13 +41,15 @@ def downmix_for_model(spec, n_frames, model_in, gain):
 
 
 @njit(**_NJIT)
-def apply_mask(spec, n_frames, mask, out, edge_bins):
+def apply_mask(spec, n_frames, mask, out, edge_bins, vocal_share):
     """``out = mask * spec`` for every channel; bins above the model band get the mean
     mask of the model's top ``edge_bins`` bins (0 puts them all in the accompaniment).
 
     Args:
         spec, out: ``(frames, channels, stream_bins)`` complex128.
         mask: ``(frames, model_bins)`` float32 vocal mask.
+        vocal_share: ``(frames,)`` output: share of each frame's energy the mask gives the
+            vocals, ``sum |mask * X|^2 / sum |X|^2`` (0 for a silent frame).
     """
     channels = spec.shape[1]
     n_stream = spec.shape[2]
@@ -59,11 +61,21 @@ def apply_mask(spec, n_frames, mask, out, edge_bins):
             for k in range(n_model - edge_bins, n_model):
                 hf += mask[t, k]
             hf /= edge_bins
+        num = 0.0
+        den = 0.0
         for c in range(channels):
             for k in range(n_common):
-                out[t, c, k] = spec[t, c, k] * mask[t, k]
+                m = mask[t, k]
+                out[t, c, k] = spec[t, c, k] * m
+                p = spec[t, c, k].real ** 2 + spec[t, c, k].imag ** 2
+                num += m * m * p
+                den += p
             for k in range(n_common, n_stream):
                 out[t, c, k] = spec[t, c, k] * hf
+                p = spec[t, c, k].real ** 2 + spec[t, c, k].imag ** 2
+                num += hf * hf * p
+                den += p
+        vocal_share[t] = num / den if den > 1e-20 else 0.0
 
 
 @njit(**_NJIT)

@@ -397,7 +397,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         # vocal activity, drawn as a filled bar; lit (amber) where it reaches the threshold.
         p_v = g.addPlot(row=2, col=0)
         self.vad_plot = p_v
-        thr = self.vad_threshold = float(getattr(getattr(host.separator, "card", None), "vad_threshold", 0.5))
+        sep = host.separator
+        thr = self.vad_threshold = float(getattr(sep, "vad_threshold", None)
+                                         or getattr(getattr(sep, "card", None), "vad_threshold", 0.5))
         p_v.setTitle(f"vocal activity (separator; lit at ≥ {thr:g})", size="9pt")
         self.vad_hop = self.spec_in.hop
         self.vad_sum = ColumnRing(ScrollingSpectrogram.MAX_COLS, 2, fill=0.0, dtype=np.float64)

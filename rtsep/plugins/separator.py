@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from numba import njit
 
 from ..dsp.masking import apply_mask, delay_frames, downmix_for_model
 from ..dsp.stft import StreamingStft
@@ -15,9 +16,22 @@ from ..errors import ModelError
 from .base import Plugin
 
 MODES = ("karaoke", "vocals", "mix")
+# Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
+# mask gives the vocals). The head alone fires on sustained instruments; the energy share
+# alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 means head
+# >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
+# best threshold 87 %), on the synthetic demo song 93 % (head alone 68 %).
+VOCAL_SHARE_SCALE = 5.0
+VAD_THRESHOLD = 0.5
 # Model frames per block above which the network runs on the whole batch in one call
 # (file mode); below it, one bound, allocation-free call per frame (live blocks).
 _BATCH_MIN_FRAMES = 4
+
+
+@njit(nogil=True, cache=True)
+def _combine_activity(vad, share, n):
+    for t in range(n):
+        vad[t] = min(vad[t], min(1.0, VOCAL_SHARE_SCALE * share[t]))
 
 
 class Separator(Plugin):
@@ -81,6 +95,8 @@ class Separator(Plugin):
         self._accomp = np.zeros((self.max_block, self.channels), dtype=np.float32)
         # Per-frame vocal activity of the last block, and the latest value for meters.
         self.vad = np.zeros(frames, dtype=np.float32)
+        self.vad_threshold = VAD_THRESHOLD
+        self._share = np.zeros(frames, dtype=np.float64)
         self.vad_frames = 0
         self.vad_latest = 0.0
         self._fade_samples = int(fade_ms * 1e-3 * self.sample_rate)
@@ -163,15 +179,17 @@ class Separator(Plugin):
                 m = delay_frames(stft.spec, stft.frame_end, n, self._hist, self._hist_end, self._hist_count,
                                  self.lookahead_frames, self._delayed, self._delayed_end)
                 if m:
-                    apply_mask(self._delayed, m, self._mask[n - m:n], self._masked, self._edge_bins)
+                    apply_mask(self._delayed, m, self._mask[n - m:n], self._masked, self._edge_bins, self._share)
                     stft.synthesize(self._masked, m, self._delayed_end)
                     if m != n:  # only in the first look-ahead frames after a reset
                         self.vad[:m] = self.vad[n - m:n].copy()
+                    _combine_activity(self.vad, self._share, m)
                     self.vad_latest = float(self.vad[m - 1])
                 n = m
             else:
-                apply_mask(stft.spec, n, self._mask, self._masked, self._edge_bins)
+                apply_mask(stft.spec, n, self._mask, self._masked, self._edge_bins, self._share)
                 stft.synthesize(self._masked, n)
+                _combine_activity(self.vad, self._share, n)
                 self.vad_latest = float(self.vad[n - 1])
         self.vad_frames = n
         return n
@@ -210,4 +228,5 @@ class Separator(Plugin):
                      "window": "asymmetric" if s.windows.synthesis_len < s.n_fft else "sqrt-hann"},
             "latency_samples": self.latency_samples,
             "latency_ms": 1000.0 * self.latency_samples / self.sample_rate,
+            "vad_threshold": self.vad_threshold,
         }

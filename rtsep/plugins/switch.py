@@ -88,6 +88,10 @@ class OperatingPointSwitch(Plugin):
         self.low.accompaniment_db = self.quality.accompaniment_db = value
 
     @property
+    def vad_threshold(self) -> float:
+        return self.active.vad_threshold
+
+    @property
     def vad_latest(self) -> float:
         return self.active.vad_latest
 

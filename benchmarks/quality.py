@@ -208,7 +208,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--data", default=None, help="data dir (default ../shared/data from the repo root)")
     p.add_argument("--method-stride", type=int, default=8, help="classic methods on every Nth evaluated clip")
-    p.add_argument("--rpca-stride", type=int, default=64, help="RPCA (slow) on every Nth evaluated clip")
+    p.add_argument("--rpca-stride", type=int, default=128, help="RPCA (slow) on every Nth evaluated clip")
     p.add_argument("--no-methods", action="store_true")
     p.add_argument("--no-song", action="store_true")
     p.add_argument("--mir-eval", action="store_true", help="score with mir_eval itself (slow)")

@@ -46,7 +46,10 @@ PUBLISHED = [  # vocal GNSDR / GSIR / GSAR, Huang et al. ISMIR 2014 (MIR-1K READ
     ("DNN (Huang 2014)", 6.93, 10.99, 10.15),
     ("DRNN-2 + discrim (Huang 2014)", 7.45, 13.08, 9.68),
 ]
-DEFAULT_MODELS = ["models/mir1k-protocol.onnx", "models/release-low.onnx"]
+from rtsep.plugins.separator import VAD_THRESHOLD  # noqa: E402
+
+DEFAULT_MODELS = ["models/mir1k-protocol.onnx", "models/mir1k-protocol-quality.onnx", "models/release-low.onnx",
+                  "models/release-quality.onnx"]
 
 _W: dict = {}
 
@@ -113,8 +116,9 @@ def clip_task(task):
     bss = refs if args["mir_eval"] else BssEval(refs)
     out, vad = {}, {}
     out["Mixture"] = _score(bss, [mix, mix])
-    ve, ae = _oracle_irm(mix, v.astype(np.float32), a.astype(np.float32), *args["stft"])
-    out["Oracle IRM"] = _score(bss, [ve, ae])
+    for setup in args["stfts"]:
+        ve, ae = _oracle_irm(mix, v.astype(np.float32), a.astype(np.float32), *setup)
+        out[f"Oracle IRM {setup}"] = _score(bss, [ve, ae])
     labels = read_vad_labels(Path(args["mir1k"]) / "labels" / "vocal-nonvocal" / f"{name}.vocal")
     lab_t = (np.arange(len(labels)) * LABEL_HOP + LABEL_FRAME / 2) / SR
     for path, thr in args["models"]:
@@ -124,7 +128,7 @@ def clip_task(task):
         out[path] = _score(bss, [res.vocals[:, 0], res.accompaniment[:, 0]])
         j = np.clip(np.searchsorted(res.vad_times_s, lab_t), 1, len(res.vad_times_s) - 1)
         nearest = np.where(np.abs(res.vad_times_s[j - 1] - lab_t) <= np.abs(res.vad_times_s[j] - lab_t), j - 1, j)
-        pred = res.vad[nearest] > thr
+        pred = res.vad[nearest] >= res.vad_threshold  # the engine's activity and the GUI's threshold
         lab = labels > 0
         vad[path] = np.array([np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)])
     for meth, stride in args["methods"]:
@@ -235,9 +239,7 @@ def main(argv=None):
     missing = [m for m in args.models if not Path(m).is_file()]
     cards = {m: MaskModel(m).card for m in models}
     stft_setups = {(c.n_fft, c.hop, c.synthesis_len) for c in cards.values()} or {(1024, 96, 192)}
-    if len(stft_setups) > 1:
-        print("note: models use different STFTs; the oracle uses the first", file=sys.stderr)
-    stft = sorted(stft_setups)[0]
+    stfts = sorted(stft_setups, key=lambda st: st[2])
     methods = []
     if not args.no_methods:
         try:
@@ -249,7 +251,7 @@ def main(argv=None):
         except ImportError:
             pass
     wargs = dict(data=str(data_dir), mir1k=str(mroot), models=[(m, cards[m].vad_threshold) for m in models],
-                 methods=methods, stft=stft, mir_eval=args.mir_eval,
+                 methods=methods, stfts=stfts, mir_eval=args.mir_eval,
                  song_models=[(m, 0) for m in models if "release" in Path(m).stem] or [(m, 0) for m in models[-1:]])
 
     timing = {m: per_frame_ms(m) for m in models}
@@ -315,12 +317,12 @@ def main(argv=None):
         return (f"| {label} | {lat} | {f(r['gnsdr'][0])} | {f(r['gsir'][0])} | {f(r['gsar'][0])} | "
                 f"{f(r['gnsdr'][1])} | {f(r['gsir'][1])} | {f(r['gsar'][1])} | {clips} |")
 
-    lat_ms = (stft[2] - 1) / SR * 1000
     r, _, _ = agg("Mixture")
     lines.append(fmt_row("Mixture (no separation)", "0", r, r["clips"]))
-    r, _, _ = agg("Oracle IRM")
-    lines.append(fmt_row(f"Oracle ideal ratio mask, {stft[0]}/{stft[1]}/{stft[2]} STFT (upper bound)",
-                         f"{lat_ms:.2f} ms", r, r["clips"]))
+    for stft in stfts:
+        r, _, _ = agg(f"Oracle IRM {stft}")
+        lines.append(fmt_row(f"Oracle ideal ratio mask, {stft[0]}/{stft[1]}/{stft[2]} STFT (upper bound)",
+                             f"{(stft[2] - 1) / SR * 1000:.2f} ms (no look-ahead)", r, r["clips"]))
     for label, g, s, a in PUBLISHED:
         lines.append(f"| published: {label} | offline | {g:.2f} | {s:.2f} | {a:.2f} | | | | 825 |")
     for m in models:
@@ -338,7 +340,8 @@ def main(argv=None):
         lines.append(f"| {m} | missing | | | | | | | |")
 
     lines.append("\n## Vocal activity (MIR-1K vocal/non-vocal labels, 40 ms frames / 20 ms hop; "
-                 "nearest `result.vad` frame, threshold = the model's `vad_threshold`)\n")
+                 "nearest `result.vad` frame; the engine's activity min(vad head, 5 x vocal energy share) "
+                 "at the threshold the GUI uses)\n")
     lines.append("| model | threshold | frame accuracy | vocal F1 | precision | recall | label frames |")
     lines.append("|---|---|---|---|---|---|---|")
     for m in models:
@@ -346,7 +349,7 @@ def main(argv=None):
         acc = (tp + tn) / (tp + fp + fn + tn)
         prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
         f1 = 2 * prec * rec / max(prec + rec, 1e-12)
-        lines.append(f"| {Path(m).name} | {cards[m].vad_threshold:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
+        lines.append(f"| {Path(m).name} | {VAD_THRESHOLD:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
                      f"{rec:.3f} | {tp + fp + fn + tn} |")
     lab_pos = (vads[models[0]][0] + vads[models[0]][2]) / vads[models[0]].sum() if models else 0
     lines.append(f"\n(Always answering \"vocal\" scores accuracy {lab_pos:.3f}, F1 {2 * lab_pos / (1 + lab_pos):.3f}.)\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dsp.crossfade import Crossfade
 from ..dsp.delay import DelayLine
 from .base import Plugin
 
@@ -23,13 +24,8 @@ class DryWet(Plugin):
         self.sample_rate = sample_rate
         self.max_block = max_block
         self.wet = float(wet)
-        self._mix = float(wet)
-        self._fade_step = 1.0 / max(1.0, fade_ms * 1e-3 * sample_rate)
         self._dry = DelayLine(plugin.latency_samples, channels, max_block)
-        self._out = np.zeros((max_block, channels), dtype=np.float32)
-        self._ramp = np.zeros((max_block, 1), dtype=np.float32)
-        self._tmp = np.zeros((max_block, channels), dtype=np.float32)
-        self._index = np.arange(1, max_block + 1, dtype=np.float32)
+        self._fade = Crossfade(channels, fade_ms * 1e-3 * sample_rate, weight=self.wet, max_block=max_block)
 
     @property
     def latency_samples(self) -> int:
@@ -44,38 +40,11 @@ class DryWet(Plugin):
         self.wet = 0.0 if value else 1.0
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        n = block.shape[0]
         wet = self.plugin.process(block)
         dry = self._dry.process(block)
-        out = self._out[:n]
-        target = self.wet
-        if self._mix == target:
-            if target == 1.0:
-                out[:] = wet
-            elif target == 0.0:
-                out[:] = dry
-            else:
-                np.subtract(wet, dry, out=out)
-                out *= np.float32(target)
-                out += dry
-            return out
-        ramp = self._ramp[:n, 0]
-        step = self._fade_step if target > self._mix else -self._fade_step
-        # Linear ramp from the current mix toward the target, clamped at the target.
-        np.multiply(self._index[:n], np.float32(step), out=ramp)
-        ramp += np.float32(self._mix)
-        if step > 0:
-            np.minimum(ramp, np.float32(target), out=ramp)
-        else:
-            np.maximum(ramp, np.float32(target), out=ramp)
-        self._mix = float(ramp[n - 1])
-        tmp = self._tmp[:n]
-        np.subtract(wet, dry, out=tmp)
-        np.multiply(tmp, self._ramp[:n], out=out)
-        out += dry
-        return out
+        return self._fade.process(dry, wet, self.wet)
 
     def reset(self) -> None:
         self.plugin.reset()
         self._dry.reset()
-        self._mix = self.wet
+        self._fade.weight = self.wet

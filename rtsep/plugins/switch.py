@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dsp.crossfade import Crossfade
 from ..dsp.delay import DelayLine
 from .base import Plugin
 from .separator import Separator
@@ -38,11 +39,9 @@ class OperatingPointSwitch(Plugin):
         self._align = {"low": DelayLine(self._lat - low.latency_samples, self.channels, self.max_block),
                        "quality": DelayLine(self._lat - quality.latency_samples, self.channels, self.max_block)}
         self._point = point
-        self._mix = 1.0 if point == "quality" else 0.0  # weight of the quality output
-        self._step = 1.0 / max(1.0, fade_ms * 1e-3 * self.sample_rate)
-        self._out = np.zeros((self.max_block, self.channels), np.float32)
-        self._ramp = np.zeros((self.max_block, 1), np.float32)
-        self._index = np.arange(1, self.max_block + 1, dtype=np.float32)
+        # Weight of the quality output.
+        self._fade = Crossfade(self.channels, fade_ms * 1e-3 * self.sample_rate,
+                               weight=1.0 if point == "quality" else 0.0, max_block=self.max_block)
 
     # --- the separator's controls, applied to both ------------------------------------
     @property
@@ -110,25 +109,9 @@ class OperatingPointSwitch(Plugin):
     def reset(self) -> None:
         for p in (self.low, self.quality, *self._align.values()):
             p.reset()
-        self._mix = 1.0 if self._point == "quality" else 0.0
+        self._fade.weight = 1.0 if self._point == "quality" else 0.0
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        n = block.shape[0]
         q = self._align["quality"].process(self.quality.process(block))
         lo = self._align["low"].process(self.low.process(block))
-        out = self._out[:n]
-        target = 1.0 if self._point == "quality" else 0.0
-        if self._mix == target:
-            np.copyto(out, q if target else lo)
-            return out
-        ramp = self._ramp[:n, 0]
-        step = self._step if target > self._mix else -self._step
-        np.multiply(self._index[:n], np.float32(step), out=ramp)
-        ramp += np.float32(self._mix)
-        np.clip(ramp, 0.0, 1.0, out=ramp)
-        self._mix = float(ramp[n - 1])
-        # out = lo + ramp * (q - lo)
-        np.subtract(q, lo, out=out)
-        np.multiply(out, self._ramp[:n], out=out)
-        out += lo
-        return out
+        return self._fade.process(lo, q, 1.0 if self._point == "quality" else 0.0)

@@ -205,13 +205,16 @@ class StreamingStft:
             g[4] = max(abs(wet_gain - g[0]), abs(dry_gain - g[1]), 1e-9) / ramp_samples
         g[2], g[3] = wet_gain, dry_gain
 
-    def read(self, out: np.ndarray, n_out: int, wet_gain: float | None = None, dry_gain: float | None = None,
-             stems_v: np.ndarray | None = None, stems_a: np.ndarray | None = None) -> None:
-        """Write the ``n_out`` output frames for the block just analysed into ``out``
-        (and, if given, the wet and dry-minus-wet stems). Gains given here apply at once;
-        otherwise those of :meth:`set_gains` (default: wet only)."""
-        if wet_gain is not None or dry_gain is not None:
-            self.set_gains(1.0 if wet_gain is None else wet_gain, 0.0 if dry_gain is None else dry_gain)
+    def set_stem_gains(self, vocals_gain: float, accompaniment_gain: float, ramp_samples: int = 0) -> None:
+        """Output ``vocals_gain * wet + accompaniment_gain * (dry - wet)``: the wet signal is
+        the vocal estimate and the rest of the delayed input the accompaniment."""
+        self.set_gains(vocals_gain - accompaniment_gain, accompaniment_gain, ramp_samples)
+
+    def read(self, out: np.ndarray, n_out: int, stems_v: np.ndarray | None = None,
+             stems_a: np.ndarray | None = None) -> None:
+        """Write the ``n_out`` output frames for the block just analysed into ``out`` at the
+        gains of :meth:`set_gains` (default: wet only), and, if given, the wet and
+        dry-minus-wet stems."""
         want = stems_v is not None
         sv = stems_v if want else self._dummy
         sa = stems_a if want else self._dummy

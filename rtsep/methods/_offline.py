@@ -104,5 +104,5 @@ def apply_vocal_mask(audio: np.ndarray, setup: Setup, vocal_mask: np.ndarray) ->
             spec *= mk if per_channel else mk[:, None, :]
             stft.synthesize(spec, n)
             t0 += n
-        stft.read(tmp[:m], m, 1.0, 0.0, voc[i:i + m], acc[i:i + m])
+        stft.read(tmp[:m], m, stems_v=voc[i:i + m], stems_a=acc[i:i + m])
     return np.ascontiguousarray(voc[latency:]), np.ascontiguousarray(acc[latency:])

@@ -150,11 +150,13 @@ class RepetSim(Plugin):
         self.sample_rate = sample_rate
         self.channels = int(channels)
         self.max_block = int(max_block)
-        self.mode = mode
         self.setup = Setup.coerce(setup) if setup is not None else default_setup(sample_rate)
         s = self.setup
         self.stft = StreamingStft.from_setup(s.n_fft, s.hop, s.synthesis_len, self.channels, self.max_block)
         self.latency_samples = self.stft.latency_samples
+        self._fade_samples = int(0.01 * sample_rate)  # mode changes crossfade over 10 ms
+        self._mode = None
+        self.mode = mode
         frame_rate = sample_rate / s.hop
         self.k = max(1, int(k))
         self.min_gap = max(1, int(round(min_gap_s * frame_rate)))
@@ -180,7 +182,9 @@ class RepetSim(Plugin):
     def mode(self, value: str) -> None:
         if value not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        ramp = self._fade_samples if self._mode is not None else 0
         self._mode = value
+        self.stft.set_stem_gains(*((1.0, 0.0) if value == "vocals" else (0.0, 1.0)), ramp_samples=ramp)
 
     def _analyze(self, block: np.ndarray) -> None:
         n = self.stft.analyze(block)
@@ -193,17 +197,14 @@ class RepetSim(Plugin):
         m = block.shape[0]
         self._analyze(block)
         out = self._out[:m]
-        if self._mode == "vocals":
-            self.stft.read(out, m, 1.0, 0.0)
-        else:
-            self.stft.read(out, m, -1.0, 1.0)
+        self.stft.read(out, m)
         return out
 
     def process_stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`process` but returns both ``(vocals, accompaniment)`` (views, latency-delayed)."""
         m = block.shape[0]
         self._analyze(block)
-        self.stft.read(self._out[:m], m, 1.0, 0.0, self._voc[:m], self._acc[:m])
+        self.stft.read(self._out[:m], m, stems_v=self._voc[:m], stems_a=self._acc[:m])
         return self._voc[:m], self._acc[:m]
 
     def reset(self) -> None:

@@ -140,8 +140,7 @@ class Separator(Plugin):
             raise ValueError(f"mode must be one of {MODES}, got {self._mode!r}")
         g_v, g_a = {"karaoke": (0.0, 1.0), "vocals": (1.0, 0.0)}.get(
             self._mode, (10 ** (self._vocals_db / 20), 10 ** (self._accompaniment_db / 20)))
-        # out = g_v * vocals + g_a * (dry - vocals)
-        self.stft.set_gains(g_v - g_a, g_a, self._fade_samples if ramp else 0)
+        self.stft.set_stem_gains(g_v, g_a, self._fade_samples if ramp else 0)
 
     # --- plugin -------------------------------------------------------------------
     @property

@@ -32,6 +32,17 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
+def torch_one_thread():
+    """Torch on one thread for the test (the 2-core machine runs other work beside it)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 

@@ -15,12 +15,7 @@ from rtsep.dsp.windows import design_windows  # noqa: E402
 N_FFT, HOP, M = 1024, 96, 192
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _engine(x, process=None):

@@ -16,12 +16,7 @@ from rtsep.train.data import default_data_dir  # noqa: E402
 NAMES = ["abjones_1_01", "abjones_2_01", "amy_3_01", "amy_14_01", "bobon_1_01", "tammy_1_01", "leon_1_01"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,13 @@ def run(args) -> int:
     outdir = prepare_outdir(args.outdir)
     fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency,
                         method=args.method)
-    failed = skipped = 0
+    failed = 0
+    placeholder = False
     for path in paths:
         outs = output_paths(outdir, path, STEMS_BY_MODE[args.mode])
         existing = [p for p in outs.values() if p.exists()]
         if existing and not args.force:
             print(f"skipped {path}: {existing[0]} exists (use --force to overwrite)")
-            skipped += 1
             continue
         t0 = time.perf_counter()
         try:
@@ -55,6 +55,7 @@ def run(args) -> int:
             continue
         dt = time.perf_counter() - t0
         dur = res.extra["duration_s"]
+        placeholder |= bool(getattr(res.extra.get("card"), "placeholder", False))
         note = f", {res.nonfinite_samples} NaN/Inf samples zeroed" if res.nonfinite_samples else ""
         if args.plot:
             from ..plot import plot_separation
@@ -63,11 +64,9 @@ def run(args) -> int:
         names = ",".join(outs)
         print(f"{path} -> {next(iter(outs.values())).parent}/{{{names}}}.wav "
               f"({dur:.1f} s in {dt:.2f} s, {dur / max(dt, 1e-9):.0f}x real time{note})")
-    if fs._cache:
-        card = next(iter(fs._cache.values())).card
-        if card.placeholder:
-            print("note: the model used is the untrained placeholder; separation quality is meaningless",
-                  file=sys.stderr)
+    if placeholder:
+        print("note: the model used is the untrained placeholder; separation quality is meaningless",
+              file=sys.stderr)
     if failed:
         print(f"rtsep: {failed} of {len(paths)} input(s) failed", file=sys.stderr)
         return 1

@@ -75,6 +75,26 @@ def test_data_cache_mixer_and_splits(fake_data, tmp_path):
     np.testing.assert_array_equal(vb, vb2)  # fixed seeds reproduce
 
 
+def test_mixer_same_clip_pairs_move_together(fake_data, tmp_path, monkeypatch):
+    """Own-accompaniment pairs (like the test mixtures) are cut from the same excerpt and
+    resampled by the same ratio: with accompaniment == vocal in the data and no EQ, the
+    accompaniment stays proportional to the vocal after pitch shifting."""
+    from rtsep.train.data import load_mir1k, Mixer
+
+    d = load_mir1k(fake_data, tmp_path / "cache", workers=1, progress=False)
+    d.accomp = d.vocals  # the pairing, not the content, is under test
+    monkeypatch.setattr(Mixer, "_eq", lambda self, x: x)
+    mix = Mixer(d, ["abjones_2_01", "amy_3_01"], 1.0, seed=3, same_clip_prob=1.0)
+    for _ in range(6):
+        v, a, _ = mix.sample()
+        ratio = float(np.dot(a, v) / (np.dot(v, v) + 1e-20))
+        assert ratio != 0 and np.allclose(a, ratio * v, atol=1e-6)
+    mix_other = Mixer(d, ["abjones_2_01", "amy_3_01"], 1.0, seed=3, same_clip_prob=0.0)
+    v, a, _ = zip(*(mix_other.sample() for _ in range(6)))
+    assert not all(np.allclose(ai, np.dot(ai, vi) / (np.dot(vi, vi) + 1e-20) * vi, atol=1e-6)
+                   for vi, ai in zip(v, a))
+
+
 def test_train_resume_export(fake_data, tmp_path):
     from rtsep.model.onnx_model import MaskModel
     from rtsep.train.train import main

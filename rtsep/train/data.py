@@ -165,7 +165,7 @@ def _maybe_tqdm(it, total, on, desc):
     return tqdm(it, total=total, desc=desc)
 
 
-def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 120.0) -> np.ndarray | None:
+def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360.0) -> np.ndarray | None:
     """Decode every audio file under ``directory`` (Ogg/FLAC/WAV) to 16 kHz mono; cached."""
     if not directory:
         return None
@@ -191,7 +191,9 @@ def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 120
         if total > max_minutes * 60 * SR:
             break
     arr = np.concatenate(out).astype(np.float32)
-    np.save(cache, arr)
+    tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")  # atomic: parallel runs share the cache
+    np.save(tmp, arr)
+    tmp.replace(cache)
     return np.load(cache, mmap_mode="r")
 
 
@@ -235,13 +237,16 @@ class Mixer:
         out[pad:pad + e - s] = arr[s:e]
         return out
 
-    def _resampled(self, i, arr, semitones, labels=False):
-        """Crop of clip ``i`` played ``2**(semitones/12)`` times faster (pitch and formants move)."""
+    def _resampled(self, i, arr, semitones, labels=False, span=None):
+        """Crop of clip ``i`` played ``2**(semitones/12)`` times faster (pitch and formants move).
+
+        ``span`` (from a previous call) reuses the same source excerpt, so that a vocal and its
+        own accompaniment move together; returns ``(crop, labels, span)``."""
         import soxr
 
         r = 2.0 ** (semitones / 12)
         n_src = int(np.ceil(self.n * r)) + 8
-        s, e, pad = self._span(i, n_src)
+        s, e, pad = span if span is not None else self._span(i, n_src)
         x = self._take(arr, s, e, pad, n=n_src)
         y = soxr.resample(x, SR * r, SR, quality="LQ")
         y = np.pad(y, (0, max(0, self.n - len(y))))[:self.n].astype(np.float32)
@@ -249,7 +254,7 @@ class Mixer:
         if labels:
             src = self._take(self.data.vad, s, e, pad, np.uint8, n=n_src)
             lab = src[np.minimum((np.arange(self.n) * r).astype(np.int64), n_src - 1)]
-        return y, lab
+        return y, lab, (s, e, pad)
 
     def _eq(self, x):
         """Random two-band tilt: a one-pole split at 300-3000 Hz, each band +-6 dB."""
@@ -265,14 +270,25 @@ class Mixer:
         rng, d = self.rng, self.data
         iv = int(rng.choice(self.idx))
         ev = self.ev[iv]
-        if self.augment and rng.random() < 0.8:
+        if self.augment and rng.random() < self.same_clip_prob:
+            # the test mixtures pair a vocal with its own accompaniment (same key and tempo, so
+            # harmonics overlap): keep such pairs, shifted together into new keys and voices
+            semitones = rng.uniform(-4, 4) if rng.random() < 0.8 else 0.0
+            v, lab, span = self._resampled(iv, d.vocals, semitones, labels=True)
+            acc, _, _ = self._resampled(iv, d.accomp, semitones, span=span)
+            if rng.random() < 0.7:
+                v = self._eq(v)
+            if rng.random() < 0.5:
+                acc = self._eq(acc)
+            ea = self.ea[iv]
+        elif self.augment and rng.random() < 0.8:
             # new "singers": pitch/formant shift by resampling, random spectral tilt
-            v, lab = self._resampled(iv, d.vocals, rng.uniform(-4, 4), labels=True)
+            v, lab, _ = self._resampled(iv, d.vocals, rng.uniform(-4, 4), labels=True)
             if rng.random() < 0.7:
                 v = self._eq(v)
             ia = int(rng.choice(self.idx))
             if rng.random() < 0.5:
-                acc, _ = self._resampled(ia, d.accomp, rng.uniform(-3, 3))
+                acc, _, _ = self._resampled(ia, d.accomp, rng.uniform(-3, 3))
             else:
                 s2, e2, pad2 = self._span(ia)
                 acc = self._take(d.accomp, s2, e2, pad2)

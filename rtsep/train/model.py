@@ -51,8 +51,10 @@ class MaskNet(nn.Module):
                                                            -> Linear -> sigmoid vad
     """
 
-    def __init__(self, n_bins: int = 513, enc: int = 256, hidden: int = 256, layers: int = 2):
+    def __init__(self, n_bins: int = 513, enc: int = 256, hidden: int = 256, layers: int = 2,
+                 dropout: float = 0.0):
         super().__init__()
+        self.drop = nn.Dropout(dropout)  # on the encoder output; training only (identity in eval/ONNX)
         self.n_bins, self.enc_dim, self.hidden, self.layers = n_bins, enc, hidden, layers
         self.register_buffer("feat_mean", torch.zeros(n_bins))
         self.register_buffer("feat_std", torch.ones(n_bins))
@@ -66,7 +68,7 @@ class MaskNet(nn.Module):
         return (torch.log(p + 1e-10) - self.feat_mean) / self.feat_std
 
     def forward(self, spec: torch.Tensor, state_0: torch.Tensor):
-        e = torch.relu(self.enc(self.features(spec)))
+        e = self.drop(torch.relu(self.enc(self.features(spec))))
         h, state = self.gru(e, state_0)
         mask = torch.sigmoid(self.mask_out(torch.cat([h, e], dim=-1)))
         vad = torch.sigmoid(self.vad_out(h)).squeeze(-1)

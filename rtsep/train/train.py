@@ -71,6 +71,12 @@ def parse_args(argv=None):
     p.add_argument("--workdir", default=None, help="checkpoints + log (default runs/<out stem>)")
     p.add_argument("--resume", action="store_true", help="continue from workdir/last.pt")
     p.add_argument("--val-every", type=float, default=3.0, help="validate every N minutes")
+    p.add_argument("--extra-prob", type=float, default=0.3,
+                   help="share of accompaniments taken from --extra-accompaniment")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout on the encoder output")
+    p.add_argument("--same-clip", type=float, default=0.15,
+                   help="share of mixtures that pair a vocal with its own accompaniment")
+    p.add_argument("--hidden", type=int, default=0, help="GRU width (0: the config's)")
     p.add_argument("--vad-weight", type=float, default=0.5)
     p.add_argument("--no-augment", action="store_true", help="no pitch/formant/EQ augmentation")
     p.add_argument("--name", default=None)
@@ -157,7 +163,9 @@ def main(argv=None):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
-    cfg = CONFIGS[args.config]
+    cfg = dict(CONFIGS[args.config])
+    if args.hidden:
+        cfg["hidden"] = args.hidden
     lookahead = cfg.get("lookahead", 0)
     out = Path(args.out)
     workdir = Path(args.workdir or Path("runs") / out.stem)
@@ -165,9 +173,10 @@ def main(argv=None):
     data = load_mir1k(args.data, args.cache)
     train_names, val_names = make_split(data, args.split)
     extra = load_extra_accompaniment(args.extra_accompaniment, args.cache) if args.extra_accompaniment else None
-    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra, augment=not args.no_augment)
+    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra, extra_prob=args.extra_prob,
+                  same_clip_prob=args.same_clip, augment=not args.no_augment)
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
-    net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"])
+    net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"], dropout=args.dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
     bce = torch.nn.BCELoss()
     state = dict(step=0, elapsed=0.0, best=-1e9, history=[])
@@ -198,6 +207,8 @@ def main(argv=None):
                          val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
                          f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None),
+                         extra_prob=args.extra_prob if extra is not None else 0.0, dropout=args.dropout,
+                         same_clip_prob=args.same_clip,
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
                                   if not args.no_augment else "none"), **cfg)
 

@@ -26,11 +26,11 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtGui, QtWidgets
 
+from ..plugins.separator import MODES  # the mode box offers the separator's modes
 from .meters import LevelMeter
 from .qtcompat import protect_none
 from .spectrogram import ColumnRing, PixelRingItem, ScrollingSpectrogram
 
-MODES = ("karaoke", "vocals", "mix")
 DB_LEVELS = (-90.0, -10.0)
 GUI_RT_PRIORITY = 5  # below the host's worker (50) and callback (60)
 READOUT_ROWS = (

@@ -42,13 +42,14 @@ from ..dsp.delay import DelayLine
 from ..errors import DeviceError, RtsepError
 from ..plugins.base import Plugin
 from ..plugins.drywet import DryWet
+from ..plugins.separator import MODES as SEPARATOR_MODES
 from . import audio
 from .ring import SlotRing
 from .source import FileSource
 from .stats import StreamStats
 from .taps import Taps
 
-MODES = ("karaoke", "vocals", "mix", "bypass")
+MODES = SEPARATOR_MODES + ("bypass",)
 SWITCH_INTERVAL_S = 0.00025
 STOP_TIMEOUT_S = 2.0
 

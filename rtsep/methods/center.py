@@ -23,8 +23,8 @@ import warnings
 import numpy as np
 
 from ..plugins.base import Plugin
+from . import MODES
 
-MODES = ("karaoke", "vocals")
 MONO_WARNING = "centre-channel cancellation needs a stereo input; mono input cannot be separated and passes through as the accompaniment"
 
 

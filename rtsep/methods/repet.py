@@ -27,9 +27,8 @@ from numba import njit
 
 from ..dsp.stft import StreamingStft
 from ..plugins.base import Plugin
+from . import MODES
 from ._offline import Setup, default_setup
-
-MODES = ("karaoke", "vocals")
 
 
 @njit(nogil=True, cache=True, boundscheck=False)

@@ -113,6 +113,8 @@ def test_train_resume_export(fake_data, tmp_path):
     assert card.hop == 96 and card.synthesis_len == 192 and not card.placeholder
     meta = json.loads(card.extra["training"])
     assert meta["split"] == "protocol" and meta["config"] == "tiny"
+    # the card names the command that trains the model, not the resume/export call that wrote it
+    assert meta["command"] == "python -m rtsep.train " + " ".join(common + ["--steps", "3"])
 
 
 def test_real_mir1k_labels_match_clips():

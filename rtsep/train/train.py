@@ -202,7 +202,9 @@ def main(argv=None):
                                     "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc"])
 
     name = args.name or out.stem
-    training_meta = dict(command="python -m rtsep.train " + " ".join(argv if argv is not None else os.sys.argv[1:]),
+    # the command that trains this model: a later --resume or --export-only run records the same one
+    train_argv = [a for a in (argv if argv is not None else os.sys.argv[1:]) if a not in ("--resume", "--export-only")]
+    training_meta = dict(command="python -m rtsep.train " + " ".join(train_argv),
                          config=args.config, split=args.split, train_clips=len(train_names),
                          val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "

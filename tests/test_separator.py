@@ -89,19 +89,29 @@ def test_nan_input_gives_finite_output(placeholder_model):
     assert np.all(np.isfinite(y)) and sep.stft.nonfinite_samples > 0
 
 
-def test_live_block_path_allocates_no_arrays(placeholder_model, rng):
-    sep = Separator(placeholder_model, sample_rate=48000, channels=2)
-    x = (0.1 * rng.standard_normal((128, 2))).astype(np.float32)
+@pytest.mark.parametrize("block", [128, 2048])  # 2048 at 48 kHz: 7 model frames per block
+def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block):
+    sep = Separator(placeholder_model, sample_rate=48000, channels=2, max_block=block, live=True)
+    x = (0.1 * rng.standard_normal((block, 2))).astype(np.float32)
     for _ in range(20):
         sep.process(x)
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    for _ in range(300):
+    for _ in range(40):
         sep.process(x)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak - base < 1024, f"{peak - base} bytes allocated while streaming"  # one 128x2 block is 1 kB
+
+
+def test_live_and_file_model_paths_give_the_same_output(placeholder_model, rng):
+    x = (0.1 * rng.standard_normal((48000, 2))).astype(np.float32)
+    outs = []
+    for live in (False, True):
+        sep = Separator(placeholder_model, sample_rate=48000, channels=2, max_block=4096, live=live)
+        outs.append(np.concatenate([sep.process(x[i:i + 4096]).copy() for i in range(0, len(x), 4096)]))
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
 
 
 def test_wrong_channel_count_is_refused(placeholder_model):

@@ -220,7 +220,8 @@ class LiveHost:
             # A singer hears live input: "low"; a file-fed karaoke has no dry path to hear.
             point = operating_point or ("quality" if self.source is not None else "low")
             kw = dict(sample_rate=rate, channels=self.channels, mode="karaoke" if mode == "bypass" else mode,
-                      vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max(self.blocksize, 1024))
+                      vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max(self.blocksize, 1024),
+                      live=True)
             if switchable and model is None:
                 from ..plugins.switch import OperatingPointSwitch
 

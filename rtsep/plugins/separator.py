@@ -55,12 +55,14 @@ class Separator(Plugin):
         fade_ms: crossfade time of mode and gain changes.
         latency: operating point of the default model: ``"low"`` (<= 12 ms, live input) or
             ``"quality"`` (long window and look-ahead, for files).
+        live: every model call is one frame through bound buffers, so no block size allocates
+            on the audio path; ``False`` (file mode) runs blocks of >= 4 model frames in one call.
     """
 
     def __init__(self, model: str | os.PathLike | None = None, sample_rate: int = 48000, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
                  max_block: int = 8192, threads: int = 1, fade_ms: float = 10.0, edge_bins: int = 32,
-                 latency: str = "low"):
+                 latency: str = "low", live: bool = False):
         if channels < 1:
             raise ModelError(f"channels must be >= 1, got {channels}")
         if not 1000 <= sample_rate <= 768000:
@@ -81,6 +83,7 @@ class Separator(Plugin):
         self._in_gain = 1.0 / (scale * self.channels)
         self._edge_bins = int(min(edge_bins, card.n_bins)) if self.stft.n_bins > card.n_bins else 0
         frames = self.stft.max_frames
+        self._batch_min_frames = frames + 1 if live else _BATCH_MIN_FRAMES
         self._model_in = np.zeros((frames, card.n_bins, 2), dtype=np.float32)
         self._mask = np.zeros((frames, card.n_bins), dtype=np.float32)
         self._masked = np.zeros_like(self.stft.spec)
@@ -165,7 +168,7 @@ class Separator(Plugin):
         n = stft.analyze(block)
         if n:
             downmix_for_model(stft.spec, n, self._model_in, self._in_gain)
-            if n >= _BATCH_MIN_FRAMES:
+            if n >= self._batch_min_frames:
                 mask, vad = self.model.run(self._model_in[:n])
                 self._mask[:n] = mask
                 self.vad[:n] = vad
@@ -181,7 +184,8 @@ class Separator(Plugin):
                     apply_mask(self._delayed, m, self._mask[n - m:n], self._masked, self._edge_bins, self._share)
                     stft.synthesize(self._masked, m, self._delayed_end)
                     if m != n:  # only in the first look-ahead frames after a reset
-                        self.vad[:m] = self.vad[n - m:n].copy()
+                        for i in range(m):  # forward copy: the ranges may overlap, no temporary
+                            self.vad[i] = self.vad[n - m + i]
                     _combine_activity(self.vad, self._share, m)
                     self.vad_latest = float(self.vad[m - 1])
                 n = m

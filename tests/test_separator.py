@@ -98,7 +98,7 @@ def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block):
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
-    for _ in range(40):
+    for _ in range(300):
         sep.process(x)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

@@ -117,6 +117,30 @@ def test_train_resume_export(fake_data, tmp_path):
     assert meta["command"] == "python -m rtsep.train " + " ".join(common + ["--steps", "3"])
 
 
+def test_train_ema_weights_are_scored_saved_and_resumed(fake_data, tmp_path):
+    from rtsep.train.train import main
+
+    out = tmp_path / "m.onnx"
+    common = ["--config", "tiny", "--out", str(out), "--data", str(fake_data), "--cache", str(tmp_path / "c"),
+              "--workdir", str(tmp_path / "w"), "--batch", "2", "--seconds", "1", "--minutes", "5",
+              "--ema", "0.9", "--val-every", "0"]
+    main(common + ["--steps", "3"])
+    rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
+    assert len(rows) >= 3 and {r["weights"] for r in rows} <= {"net", "ema"}
+    last = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    # the average lags the trained weights: after 3 steps it is not the net itself
+    assert any(not torch.equal(last["ema"][k], last["net"][k]) for k in last["net"])
+    best = torch.load(tmp_path / "w" / "best.pt", weights_only=False)
+    assert best["state"]["best_weights"] in ("net", "ema") and out.is_file()
+    # resume continues the saved average (one more step moves it from there, not from the net)
+    main(common + ["--steps", "4", "--resume"])
+    again = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    k = "enc.weight"
+    d = min(0.9, 4 / 13)  # the decay of the 4th step (index 3)
+    expect = d * last["ema"][k] + (1 - d) * again["net"][k]
+    assert torch.allclose(again["ema"][k], expect, atol=1e-6)
+
+
 def test_real_mir1k_labels_match_clips():
     root = default_data_dir() / "mir1k"
     if not (root / "clips").is_dir():

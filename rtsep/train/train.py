@@ -78,6 +78,9 @@ def parse_args(argv=None):
                    help="share of mixtures that pair a vocal with its own accompaniment")
     p.add_argument("--hidden", type=int, default=0, help="GRU width (0: the config's)")
     p.add_argument("--vad-weight", type=float, default=0.5)
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="also keep an exponential moving average of the weights with this decay (e.g. 0.999); "
+                        "validation scores both and the better one becomes the checkpoint (0: off)")
     p.add_argument("--no-augment", action="store_true", help="no pitch/formant/EQ augmentation")
     p.add_argument("--name", default=None)
     p.add_argument("--export-only", action="store_true", help="export workdir/best.pt and exit")
@@ -178,6 +181,12 @@ def main(argv=None):
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
     net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"], dropout=args.dropout)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
+    ema = None
+    if args.ema:
+        import copy
+
+        ema = copy.deepcopy(net)  # averaged weights: smoother, usually generalise better
+        ema.requires_grad_(False)
     bce = torch.nn.BCELoss()
     state = dict(step=0, elapsed=0.0, best=-1e9, history=[])
     log_path = workdir / "log.csv"
@@ -186,6 +195,8 @@ def main(argv=None):
     if args.resume and last.is_file():
         ck = torch.load(last, weights_only=False)
         net.load_state_dict(ck["net"])
+        if ema is not None:
+            ema.load_state_dict(ck.get("ema", ck["net"]))
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
         mixer.rng.bit_generator.state = ck["mixer_rng"]
@@ -197,9 +208,11 @@ def main(argv=None):
             v, a, _ = mixer.batch(args.batch)
             specs.append(stft.analysis(torch.from_numpy(v + a)))
         set_feature_stats(net, specs)
+        if ema is not None:
+            ema.load_state_dict(net.state_dict())
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "minutes", "lr", "train_loss", "train_sdr_v", "train_sdr_a",
-                                    "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc"])
+                                    "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc", "weights"])
 
     name = args.name or out.stem
     # the command that trains this model: a later --resume or --export-only run records the same one
@@ -210,14 +223,17 @@ def main(argv=None):
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
                          f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None),
                          extra_prob=args.extra_prob if extra is not None else 0.0, dropout=args.dropout,
-                         same_clip_prob=args.same_clip,
+                         same_clip_prob=args.same_clip, ema_decay=args.ema,
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
                                   if not args.no_augment else "none"), **cfg)
 
-    def save(path):
+    def save(path, weights=None):
+        """``weights``: the state dict exported from this checkpoint (default: the trained net)."""
         tmp = Path(str(path) + ".tmp")
-        torch.save(dict(net=net.state_dict(), opt=opt.state_dict(), state=state, cfg=cfg, args=vars(args),
-                        mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state()), tmp)
+        extra = dict(ema=ema.state_dict()) if ema is not None else {}
+        torch.save(dict(net=weights or net.state_dict(), opt=opt.state_dict(), state=state, cfg=cfg,
+                        args=vars(args), mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                        **extra), tmp)
         tmp.replace(path)
 
     def do_export():
@@ -258,11 +274,17 @@ def main(argv=None):
         if done or elapsed - last_val >= args.val_every * 60:
             thresholds = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
             vn, an, accs = evaluate(net, stft, data, val_names, thresholds, lookahead)
+            pick = "net"
+            if ema is not None and state["step"] > 0:
+                ema_scores = evaluate(ema, stft, data, val_names, thresholds, lookahead)
+                if ema_scores[0] > vn:
+                    vn, an, accs = ema_scores
+                    pick = "ema"
             thr = max(accs, key=lambda t: (accs[t], -abs(t - 0.5)))
             row = dict(step=state["step"], minutes=round(elapsed / 60, 2), lr=opt.param_groups[0]["lr"],
                        train_loss=run["loss"] / max(run["n"], 1), train_sdr_v=run["sv"] / max(run["n"], 1),
                        train_sdr_a=run["sa"] / max(run["n"], 1), train_bce=run["bce"] / max(run["n"], 1),
-                       val_nsdr_v=vn, val_nsdr_a=an, val_vad_acc=accs[thr])
+                       val_nsdr_v=vn, val_nsdr_a=an, val_vad_acc=accs[thr], weights=pick)
             state["history"].append(row)
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row.values()])
@@ -270,11 +292,13 @@ def main(argv=None):
             last_val = elapsed
             state["elapsed"] = elapsed
             pbar.write(f"step {state['step']} {elapsed / 60:.1f} min: train loss {row['train_loss']:.3f} "
-                       f"val vocal NSDR {vn:.2f} dB accomp NSDR {an:.2f} dB vad acc {accs[thr]:.3f}@{thr}")
+                       f"val vocal NSDR {vn:.2f} dB accomp NSDR {an:.2f} dB vad acc {accs[thr]:.3f}@{thr}"
+                       + (f" ({pick} weights)" if ema is not None else ""))
             if vn > state["best"]:
                 state["best"] = vn
                 state["vad_threshold"] = float(thr)
-                save(best)
+                state["best_weights"] = pick
+                save(best, ema.state_dict() if pick == "ema" else None)
             save(last)
             last_ckpt = time.time()
         if done:
@@ -304,6 +328,13 @@ def main(argv=None):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
+        if ema is not None:
+            # short-memory average early on, so the first validations see trained weights
+            d = min(args.ema, (1 + state["step"]) / (10 + state["step"]))
+            with torch.no_grad():
+                e_p, n_p = list(ema.parameters()), list(net.parameters())
+                torch._foreach_mul_(e_p, d)
+                torch._foreach_add_(e_p, n_p, alpha=1 - d)
         state["step"] += 1
         run["loss"] += float(loss.detach())
         run["sv"] += -float(sdr_v.mean())

@@ -62,6 +62,7 @@ class JackServer:
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
+        os.set_blocking(self.proc.stdout.fileno(), False)  # read_log() drains it while running
         try:
             subprocess.run(["jack_wait", "-w", "-s", self.name, "-t", str(int(self.timeout_s))],
                            check=True, capture_output=True, timeout=self.timeout_s + 5)
@@ -77,6 +78,36 @@ class JackServer:
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         return self
 
+    def _drain(self, p) -> None:
+        try:
+            while chunk := os.read(p.stdout.fileno(), 65536):
+                self.log += chunk
+        except (BlockingIOError, OSError, ValueError):
+            pass
+
+    def read_log(self) -> str:
+        """The server's output so far (its xrun reports among it)."""
+        if self.proc is not None and self.proc.stdout is not None:
+            self._drain(self.proc)
+        return self.log.decode(errors="replace")
+
+    def xrun_counts(self) -> tuple[int, int]:
+        """``(driver, client)`` xruns the server has reported so far: *driver* xruns are its own
+        clock waking late (``JackTimedDriver::Process XRun``; the dummy backend on a busy or
+        virtualised machine), *client* xruns a client that was not finished in its cycle and
+        not just after such a late wake-up (which leaves every client unfinished)."""
+        driver = client = 0
+        after_driver = False
+        for line in self.read_log().splitlines():
+            if "JackTimedDriver::Process XRun" in line:
+                driver += 1
+                after_driver = True
+            elif "was not finished" in line:
+                client += 0 if after_driver else 1
+            elif line.strip():
+                after_driver = False
+        return driver, client
+
     def stop(self) -> None:
         p, self.proc = self.proc, None
         if p is not None and p.poll() is None:
@@ -87,10 +118,7 @@ class JackServer:
                 p.kill()
                 p.wait(timeout=5)
         if p is not None and p.stdout is not None:
-            try:
-                self.log = p.stdout.read() or b""
-            except Exception:
-                pass
+            self._drain(p)
             p.stdout.close()
         if self._old_env is not None:
             os.environ["JACK_DEFAULT_SERVER"] = self._old_env

@@ -230,10 +230,10 @@ def main(argv=None):
     def save(path, weights=None):
         """``weights``: the state dict exported from this checkpoint (default: the trained net)."""
         tmp = Path(str(path) + ".tmp")
-        extra = dict(ema=ema.state_dict()) if ema is not None else {}
-        torch.save(dict(net=weights or net.state_dict(), opt=opt.state_dict(), state=state, cfg=cfg,
-                        args=vars(args), mixer_rng=mixer.rng.bit_generator.state, torch_rng=torch.get_rng_state(),
-                        **extra), tmp)
+        averaged = dict(ema=ema.state_dict()) if ema is not None else {}
+        torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt.state_dict(), state=state,
+                        cfg=cfg, args=vars(args), mixer_rng=mixer.rng.bit_generator.state,
+                        torch_rng=torch.get_rng_state(), **averaged), tmp)
         tmp.replace(path)
 
     def do_export():

@@ -95,13 +95,19 @@ def test_mixer_same_clip_pairs_move_together(fake_data, tmp_path, monkeypatch):
                    for vi, ai in zip(v, a))
 
 
+def _tiny_args(fake_data, tmp_path, *extra):
+    """A few-step training run of the tiny config writing into tmp_path (model m.onnx, workdir w)."""
+    return ["--config", "tiny", "--out", str(tmp_path / "m.onnx"), "--data", str(fake_data),
+            "--cache", str(tmp_path / "c"), "--workdir", str(tmp_path / "w"), "--batch", "2", "--seconds", "1",
+            "--minutes", "5", *extra]
+
+
 def test_train_resume_export(fake_data, tmp_path):
     from rtsep.model.onnx_model import MaskModel
     from rtsep.train.train import main
 
     out = tmp_path / "m.onnx"
-    common = ["--config", "tiny", "--out", str(out), "--data", str(fake_data), "--cache", str(tmp_path / "c"),
-              "--workdir", str(tmp_path / "w"), "--batch", "2", "--seconds", "1", "--minutes", "5"]
+    common = _tiny_args(fake_data, tmp_path)
     main(common + ["--steps", "2"])
     rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
     assert rows and rows[-1]["step"] == "2" and "val_nsdr_v" in rows[-1]
@@ -121,9 +127,7 @@ def test_train_ema_weights_are_scored_saved_and_resumed(fake_data, tmp_path):
     from rtsep.train.train import main
 
     out = tmp_path / "m.onnx"
-    common = ["--config", "tiny", "--out", str(out), "--data", str(fake_data), "--cache", str(tmp_path / "c"),
-              "--workdir", str(tmp_path / "w"), "--batch", "2", "--seconds", "1", "--minutes", "5",
-              "--ema", "0.9", "--val-every", "0"]
+    common = _tiny_args(fake_data, tmp_path, "--ema", "0.9", "--val-every", "0")
     main(common + ["--steps", "3"])
     rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
     assert len(rows) >= 3 and {r["weights"] for r in rows} <= {"net", "ema"}
@@ -139,6 +143,30 @@ def test_train_ema_weights_are_scored_saved_and_resumed(fake_data, tmp_path):
     d = min(0.9, 4 / 13)  # the decay of the 4th step (index 3)
     expect = d * last["ema"][k] + (1 - d) * again["net"][k]
     assert torch.allclose(again["ema"][k], expect, atol=1e-6)
+
+
+def test_train_data_parallel_processes_stay_in_step_and_resume(fake_data, tmp_path):
+    from rtsep.model.onnx_model import MaskModel
+    from rtsep.train.train import main
+
+    out = tmp_path / "m.onnx"
+    common = _tiny_args(fake_data, tmp_path, "--val-every", "0", "--procs", "2")
+    # every checkpoint compares the processes' weights and raises if gradients were not shared
+    main(common + ["--steps", "3"])
+    ck = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    assert ck["state"]["step"] == 3 and len(ck["rngs"]) == 2
+    # the two processes draw different mixtures
+    assert ck["rngs"][0]["mixer"] != ck["rngs"][1]["mixer"]
+    main(common + ["--steps", "4", "--resume"])
+    again = torch.load(tmp_path / "w" / "last.pt", weights_only=False)
+    assert again["state"]["step"] == 4
+    assert any(not torch.equal(again["net"][k], ck["net"][k]) for k in ck["net"])
+    assert json.loads(MaskModel(out).card.extra["training"])["procs"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "w" / "log.csv")))
+    assert [r["step"] for r in rows] == ["0", "1", "2", "3", "3", "4"]
+    # a checkpoint of two processes does not resume as one
+    with pytest.raises(SystemExit, match="--procs 2"):
+        main(common[:-2] + ["--steps", "5", "--resume"])
 
 
 def test_real_mir1k_labels_match_clips():

@@ -64,7 +64,10 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=3.0, help="crop length")
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--seed", type=int, default=1234)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (per process)")
+    p.add_argument("--procs", type=int, default=1,
+                   help="data-parallel training processes (one per core: each mixes and runs --batch "
+                        "crops, gradients are averaged, so the effective batch is procs x batch)")
     p.add_argument("--data", default=None, help="data dir (default ../shared/data from the repo root)")
     p.add_argument("--cache", default=None, help="decoded-audio cache dir (default ~/.cache/rtsep)")
     p.add_argument("--extra-accompaniment", default=None, help="dir of extra instrumental audio")
@@ -151,12 +154,87 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
 
 def main(argv=None):
     args = parse_args(argv)
+    argv = list(argv) if argv is not None else os.sys.argv[1:]
+    if args.procs > 1 and not args.export_only:
+        import tempfile
+
+        import torch.multiprocessing as mp
+
+        from .data import load_extra_accompaniment, load_mir1k
+
+        # decode the caches once here, not racing in every worker
+        load_mir1k(args.data, args.cache)
+        if args.extra_accompaniment:
+            load_extra_accompaniment(args.extra_accompaniment, args.cache)
+        with tempfile.TemporaryDirectory(prefix="rtsep-dist-") as d:
+            mp.spawn(_train, args=(args.procs, argv, str(Path(d) / "init")), nprocs=args.procs, join=True)
+        return
+    _train(0, 1, argv, None)
+
+
+class _Sync:
+    """Collectives of data-parallel training (gloo over CPU); no-ops for one process."""
+
+    def __init__(self, rank: int, world: int, init_file: str | None):
+        import torch
+
+        self.rank, self.world = rank, world
+        self.dist = None
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+            self.dist = dist
+        self._torch = torch
+
+    def broadcast_module(self, module) -> None:
+        """Every rank starts from rank 0's weights and feature statistics."""
+        if self.dist:
+            for t in module.state_dict().values():
+                self.dist.broadcast(t, 0)
+
+    def flags(self, *values: float) -> list[float]:
+        """Rank 0's decisions (stop, validate, clock) for everyone."""
+        if not self.dist:
+            return list(values)
+        t = self._torch.tensor(values, dtype=self._torch.float64)
+        self.dist.broadcast(t, 0)
+        return t.tolist()
+
+    def average_gradients(self, params) -> None:
+        if not self.dist:
+            return
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = self._torch.cat([g.reshape(-1) for g in grads])
+        self.dist.all_reduce(flat)
+        flat /= self.world
+        i = 0
+        for g in grads:
+            g.copy_(flat[i:i + g.numel()].view_as(g))
+            i += g.numel()
+
+    def gather(self, obj) -> list:
+        if not self.dist:
+            return [obj]
+        out = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
+
+    def close(self) -> None:
+        if self.dist:
+            self.dist.destroy_process_group()
+
+
+def _train(rank: int, world: int, argv: list[str], init_file: str | None):
+    args = parse_args(argv)
     import torch
 
     from .data import load_extra_accompaniment, load_mir1k, Mixer, SR
     from .export import export_onnx
     from .model import EngineStft, MaskNet, set_feature_stats, spec_to_ri
 
+    sync = _Sync(rank, world, init_file)
+    lead = rank == 0  # validates, logs, checkpoints and exports
     torch.set_num_threads(args.threads)
     try:
         torch.set_num_interop_threads(1)
@@ -176,7 +254,8 @@ def main(argv=None):
     data = load_mir1k(args.data, args.cache)
     train_names, val_names = make_split(data, args.split)
     extra = load_extra_accompaniment(args.extra_accompaniment, args.cache) if args.extra_accompaniment else None
-    mixer = Mixer(data, train_names, args.seconds, args.seed, extra=extra, extra_prob=args.extra_prob,
+    # each process draws its own mixtures (rank 0 keeps the single-process stream)
+    mixer = Mixer(data, train_names, args.seconds, args.seed + 7919 * rank, extra=extra, extra_prob=args.extra_prob,
                   same_clip_prob=args.same_clip, augment=not args.no_augment)
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
     net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"], dropout=args.dropout)
@@ -199,41 +278,50 @@ def main(argv=None):
             ema.load_state_dict(ck.get("ema", ck["net"]))
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
-        mixer.rng.bit_generator.state = ck["mixer_rng"]
-        torch.set_rng_state(ck["torch_rng"])
-        print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
-    elif not args.export_only:
+        rngs = ck.get("rngs") or [dict(mixer=ck["mixer_rng"], torch=ck["torch_rng"])]
+        if len(rngs) != world:
+            raise SystemExit(f"error: {last} was trained with --procs {len(rngs)}; resume with the same")
+        mixer.rng.bit_generator.state = rngs[rank]["mixer"]
+        torch.set_rng_state(rngs[rank]["torch"])
+        if lead:
+            print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
+    fresh = False
+    if not (args.resume and last.is_file()) and not args.export_only:
+        fresh = True
         specs = []
         for _ in range(8):
             v, a, _ = mixer.batch(args.batch)
             specs.append(stft.analysis(torch.from_numpy(v + a)))
         set_feature_stats(net, specs)
+        sync.broadcast_module(net)
         if ema is not None:
             ema.load_state_dict(net.state_dict())
+    if lead and fresh:
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "minutes", "lr", "train_loss", "train_sdr_v", "train_sdr_a",
                                     "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc", "weights"])
 
     name = args.name or out.stem
     # the command that trains this model: a later --resume or --export-only run records the same one
-    train_argv = [a for a in (argv if argv is not None else os.sys.argv[1:]) if a not in ("--resume", "--export-only")]
+    train_argv = [a for a in argv if a not in ("--resume", "--export-only")]
     training_meta = dict(command="python -m rtsep.train " + " ".join(train_argv),
                          config=args.config, split=args.split, train_clips=len(train_names),
                          val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
                          f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None),
                          extra_prob=args.extra_prob if extra is not None else 0.0, dropout=args.dropout,
-                         same_clip_prob=args.same_clip, ema_decay=args.ema,
+                         same_clip_prob=args.same_clip, ema_decay=args.ema, procs=args.procs,
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
                                   if not args.no_augment else "none"), **cfg)
 
-    def save(path, weights=None):
-        """``weights``: the state dict exported from this checkpoint (default: the trained net)."""
+    def save(path, rngs, weights=None):
+        """``rngs``: every process's random state (from ``sync.gather``); ``weights``: the state
+        dict exported from this checkpoint (default: the trained net)."""
         tmp = Path(str(path) + ".tmp")
         averaged = dict(ema=ema.state_dict()) if ema is not None else {}
         torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt.state_dict(), state=state,
-                        cfg=cfg, args=vars(args), mixer_rng=mixer.rng.bit_generator.state,
-                        torch_rng=torch.get_rng_state(), **averaged), tmp)
+                        cfg=cfg, args=vars(args), rngs=rngs, mixer_rng=rngs[0]["mixer"],
+                        torch_rng=rngs[0]["torch"], **averaged), tmp)
         tmp.replace(path)
 
     def do_export():
@@ -266,12 +354,24 @@ def main(argv=None):
     run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
     trim = stft.m - stft.hop
     pbar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {name}",
-                mininterval=5.0)
+                mininterval=5.0, disable=not lead)
     net.train()
     while True:
         elapsed = time.time() - t0
         done = elapsed >= budget or (args.steps and state["step"] >= args.steps)
-        if done or elapsed - last_val >= args.val_every * 60:
+        validate = done or elapsed - last_val >= args.val_every * 60
+        checkpoint = time.time() - last_ckpt > 120
+        # rank 0's clock decides for every process
+        done, validate, checkpoint, elapsed = sync.flags(done, validate, checkpoint, elapsed)
+        if validate or checkpoint:
+            with torch.no_grad():
+                checksum = float(sum(p.double().sum() for p in net.parameters()))
+            rngs = sync.gather(dict(mixer=mixer.rng.bit_generator.state, torch=torch.get_rng_state(),
+                                    checksum=checksum))
+            if any(abs(r["checksum"] - checksum) > 1e-6 * (1 + abs(checksum)) for r in rngs):
+                raise RuntimeError("data-parallel processes hold different weights")
+            state["elapsed"] = elapsed
+        if validate and lead:
             thresholds = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
             vn, an, accs = evaluate(net, stft, data, val_names, thresholds, lookahead)
             pick = "net"
@@ -289,8 +389,6 @@ def main(argv=None):
             with open(log_path, "a", newline="") as f:
                 csv.writer(f).writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row.values()])
             run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
-            last_val = elapsed
-            state["elapsed"] = elapsed
             pbar.write(f"step {state['step']} {elapsed / 60:.1f} min: train loss {row['train_loss']:.3f} "
                        f"val vocal NSDR {vn:.2f} dB accomp NSDR {an:.2f} dB vad acc {accs[thr]:.3f}@{thr}"
                        + (f" ({pick} weights)" if ema is not None else ""))
@@ -298,8 +396,12 @@ def main(argv=None):
                 state["best"] = vn
                 state["vad_threshold"] = float(thr)
                 state["best_weights"] = pick
-                save(best, ema.state_dict() if pick == "ema" else None)
-            save(last)
+                save(best, rngs, ema.state_dict() if pick == "ema" else None)
+        if validate:
+            last_val = elapsed
+        if (validate or checkpoint) and lead:
+            save(last, rngs)
+        if validate or checkpoint:
             last_ckpt = time.time()
         if done:
             break
@@ -326,6 +428,7 @@ def main(argv=None):
         loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        sync.average_gradients(net.parameters())  # identical updates on every process
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
         if ema is not None:
@@ -336,17 +439,16 @@ def main(argv=None):
                 torch._foreach_mul_(e_p, d)
                 torch._foreach_add_(e_p, n_p, alpha=1 - d)
         state["step"] += 1
+        # the logged training figures are rank 0's share of the batch
         run["loss"] += float(loss.detach())
-        run["sv"] += -float(sdr_v.mean())
-        run["sa"] += -float(sdr_a.mean())
-        run["bce"] += float(l_bce)
+        run["sv"] += -float(sdr_v.detach().mean())
+        run["sa"] += -float(sdr_a.detach().mean())
+        run["bce"] += float(l_bce.detach())
         run["n"] += 1
         now = time.time()
         pbar.update(int(now - t0) - pbar.n)
-        pbar.set_postfix(step=state["step"], sdr_v=f"{-float(sdr_v.mean()):.2f}", refresh=False)
-        if now - last_ckpt > 120:
-            state["elapsed"] = now - t0
-            save(last)
-            last_ckpt = now
+        pbar.set_postfix(step=state["step"], sdr_v=f"{-float(sdr_v.detach().mean()):.2f}", refresh=False)
     pbar.close()
-    do_export()
+    sync.close()
+    if lead:
+        do_export()

@@ -271,13 +271,15 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     log_path = workdir / "log.csv"
     last, best = workdir / "last.pt", workdir / "best.pt"
 
-    if args.resume and last.is_file():
+    resumed = args.resume and last.is_file()
+    if resumed:
         ck = torch.load(last, weights_only=False)
         net.load_state_dict(ck["net"])
         if ema is not None:
             ema.load_state_dict(ck.get("ema", ck["net"]))
         opt.load_state_dict(ck["opt"])
         state = ck["state"]
+        # checkpoints from before --procs hold one process's states as mixer_rng / torch_rng
         rngs = ck.get("rngs") or [dict(mixer=ck["mixer_rng"], torch=ck["torch_rng"])]
         if len(rngs) != world:
             raise SystemExit(f"error: {last} was trained with --procs {len(rngs)}; resume with the same")
@@ -285,9 +287,8 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         torch.set_rng_state(rngs[rank]["torch"])
         if lead:
             print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
-    fresh = False
-    if not (args.resume and last.is_file()) and not args.export_only:
-        fresh = True
+    fresh = not resumed and not args.export_only
+    if fresh:
         specs = []
         for _ in range(8):
             v, a, _ = mixer.batch(args.batch)
@@ -320,8 +321,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         tmp = Path(str(path) + ".tmp")
         averaged = dict(ema=ema.state_dict()) if ema is not None else {}
         torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt.state_dict(), state=state,
-                        cfg=cfg, args=vars(args), rngs=rngs, mixer_rng=rngs[0]["mixer"],
-                        torch_rng=rngs[0]["torch"], **averaged), tmp)
+                        cfg=cfg, args=vars(args), rngs=rngs, **averaged), tmp)
         tmp.replace(path)
 
     def do_export():
@@ -371,6 +371,8 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
             if any(abs(r["checksum"] - checksum) > 1e-6 * (1 + abs(checksum)) for r in rngs):
                 raise RuntimeError("data-parallel processes hold different weights")
             state["elapsed"] = elapsed
+            if validate:
+                last_val = elapsed
         if validate and lead:
             thresholds = tuple(np.round(np.arange(0.2, 0.81, 0.05), 2))
             vn, an, accs = evaluate(net, stft, data, val_names, thresholds, lookahead)
@@ -397,11 +399,9 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                 state["vad_threshold"] = float(thr)
                 state["best_weights"] = pick
                 save(best, rngs, ema.state_dict() if pick == "ema" else None)
-        if validate:
-            last_val = elapsed
-        if (validate or checkpoint) and lead:
-            save(last, rngs)
         if validate or checkpoint:
+            if lead:
+                save(last, rngs)
             last_ckpt = time.time()
         if done:
             break

@@ -105,24 +105,24 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
     win.show()
     _pump(app, 1.0)
     assert host.running, win.errors
-    before = win.spec_in.image_columns().copy()
-    blits = win.spec_in.item.blits
+    before = win.view.spec_in.image_columns().copy()
+    blits = win.view.spec_in.item.blits
     _pump(app, 4.0)
 
     # The pictures moved and show sound; the timer ran and Qt repainted.
-    after = win.spec_in.image_columns()
+    after = win.view.spec_in.image_columns()
     assert not np.array_equal(before, after)
     assert (after[-300:] > -100).mean() > 0.3  # the last 3 s hold sound
-    assert win.spec_out.columns_drawn > 100 and win.spec_in.item.blits > blits
+    assert win.view.spec_out.columns_drawn > 100 and win.view.spec_in.item.blits > blits
     assert win.fps > 10 and win.paint_counter.count > 20, (win.fps, win.paint_counter.count)
     assert win.summary()["fps_mean"] > 10
 
     # The vocal strip is the per-column mean of the vad values the window received.
-    centres, mean = win.vad_strip()
-    got = np.array(win.vad_received)
+    centres, mean = win.view.vad_strip()
+    got = np.array(win.view.vad_received)
     assert len(got) > 100
-    cols = (got[:, 0] // win.vad_hop).astype(np.int64)
-    col_idx = (centres // win.vad_hop).astype(np.int64)
+    cols = (got[:, 0] // win.view.vad_hop).astype(np.int64)
+    col_idx = (centres // win.view.vad_hop).astype(np.int64)
     checked = 0
     for c, m in zip(col_idx[-300:], mean[-300:]):
         sel = got[cols == c, 1]
@@ -132,13 +132,13 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
     assert checked > 100
 
     # Controls reach the host.
-    win.mode_combo.setCurrentText("vocals")
+    win.controls.mode_combo.setCurrentText("vocals")
     assert host.mode == "vocals"
-    win.bypass_box.setChecked(True)
+    win.controls.bypass_box.setChecked(True)
     assert host.mode == "bypass"
-    win.bypass_box.setChecked(False)
-    win.mode_combo.setCurrentText("mix")
-    win.vocals_slider.setValue(-12)
+    win.controls.bypass_box.setChecked(False)
+    win.controls.mode_combo.setCurrentText("mix")
+    win.controls.vocals_slider.setValue(-12)
     assert host.mode == "mix" and host.vocals_db == -12.0
     _pump(app, 0.3)
 
@@ -151,16 +151,16 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
     assert img.width() >= 1000 and img.height() >= 700
     arr = np.frombuffer(img.convertToFormat(QtGui.QImage.Format.Format_RGB32).constBits(), np.uint8)
     assert arr.reshape(img.height(), -1)[:, 0::4].std() > 20  # not a blank picture
-    centres, mean = win.vad_strip()
-    now = win._now
+    centres, mean = win.view.vad_strip()
+    now = win.view.now
     t = (centres - now) / host.sample_rate
     ok = np.isfinite(mean)
     level = 0.2  # above the axis ticks, which reach 5 px into the strip
-    lit = np.where(ok, mean >= win.vad_threshold, False)
+    lit = np.where(ok, mean >= win.view.vad_threshold, False)
     filled = np.where(ok, mean >= level, False)
     expect = np.where(lit, 2, np.where(filled, 1, 0))
-    rgb = (win.VAD_BG_RGB, win.VAD_DIM_RGB, win.VAD_LIT_RGB)
-    xs, y = win.strip_pixels(t, level=level)
+    rgb = (win.view.VAD_BG_RGB, win.view.VAD_DIM_RGB, win.view.VAD_LIT_RGB)
+    xs, y = win.view.strip_pixels(t, level=level)
     n_lit = n_dim = 0
     for i in range(3, len(t) - 3):
         if not ok[i - 3:i + 4].all() or len(set(expect[i - 3:i + 4])) != 1 or t[i] > -0.2:
@@ -171,7 +171,7 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
         n_dim += not lit[i]
     assert n_lit + n_dim > 100
     if model != PLACEHOLDER:  # a trained model's activity follows the demo's singing
-        x_sample = centres[ok].astype(int) - win._time_offset
+        x_sample = centres[ok].astype(int) - win.view.time_offset
         inside = (x_sample >= 0) & (x_sample < len(truth))
         sings = truth[np.minimum(x_sample[inside], len(truth) - 1)]
         agree = (lit[ok][inside] == sings).mean()
@@ -179,8 +179,8 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
 
     # Choosing another input (the JACK capture device instead of the file) reopens the
     # stream on a new host; the old one is stopped.
-    assert win.input_combo.count() >= 2
-    win.input_combo.setCurrentIndex(1)
+    assert win.controls.input_combo.count() >= 2
+    win.controls.input_combo.setCurrentIndex(1)
     _pump(app, 1.0)
     new = win.host
     assert new is not host and not host.running and new.running and new.source is None, win.errors
@@ -252,8 +252,8 @@ def test_operating_point_switch_from_the_window(jack_server, demo_wav, tmp_path)
         lat = host.latency()["algorithmic_samples"]
         win.show()
         _pump(app, 1.0)
-        assert host.running and win.point_combo.isEnabled()
-        win.point_combo.setCurrentText("low")
+        assert host.running and win.controls.point_combo.isEnabled()
+        win.controls.point_combo.setCurrentText("low")
         _pump(app, 0.5)
         assert host.operating_point == "low" and host.latency()["algorithmic_samples"] == lat
         win.close()

@@ -18,7 +18,13 @@ Metadata (``metadata_props``, all strings)
     ``rtsep.format`` = "1", ``name``, ``description``, ``sample_rate``, ``n_fft``, ``hop``,
     ``synthesis_len``, ``lookahead_frames`` (frames of look-ahead: the mask output at step t
     belongs to frame t - lookahead_frames), ``vad_threshold``, ``placeholder`` ("true" for
-    an untrained wiring model), and optionally ``license``, ``params``, ``training`` (JSON).
+    an untrained wiring model), and optionally ``license``, ``params``, ``training`` (JSON),
+    ``input_channels`` ("1" when absent) and ``features`` (words).
+Stereo models (``input_channels`` = "2", mid/side layout): ``spec`` is the mid
+    ``(L + R) / 2``, as for mono models, and a second input ``side`` the side ``(L - R) / 2``,
+    same layout; a second output ``side_mask`` ``(batch, time, bins)`` masks the side: vocal
+    ``L = mask * mid + side_mask * side``, ``R = mask * mid - side_mask * side``. Fed a zero
+    ``side`` (mono input), ``mask`` alone is a mono separation, so mono callers work unchanged.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class ModelCard:
     vad_threshold: float
     placeholder: bool
     extra: dict = field(default_factory=dict)
+    input_channels: int = 1
 
     @property
     def n_bins(self) -> int:
@@ -103,7 +110,8 @@ class MaskModel:
         missing = [k for k in REQUIRED_META if k not in meta]
         if missing:
             raise ModelError(f"model {path} lacks metadata {', '.join(missing)}: not an rtsep model")
-        known = set(REQUIRED_META) | {"name", "description", "lookahead_frames", "vad_threshold", "placeholder"}
+        known = set(REQUIRED_META) | {"name", "description", "lookahead_frames", "vad_threshold", "placeholder",
+                                      "input_channels"}
         try:
             return ModelCard(
                 path=path,
@@ -117,6 +125,7 @@ class MaskModel:
                 vad_threshold=float(meta.get("vad_threshold", 0.5)),
                 placeholder=meta.get("placeholder", "false").lower() == "true",
                 extra={k: v for k, v in meta.items() if k not in known},
+                input_channels=int(meta.get("input_channels", 1)),
             )
         except ValueError as exc:
             raise ModelError(f"model {path} has malformed metadata: {exc}") from None
@@ -126,6 +135,10 @@ class MaskModel:
         outs = {o.name: o for o in self._sess.get_outputs()}
         if "spec" not in ins or "mask" not in outs or "vad" not in outs:
             raise ModelError(f"model {self.card.path} must have input 'spec' and outputs 'mask', 'vad'")
+        if self.card.input_channels not in (1, 2):
+            raise ModelError(f"model {self.card.path}: input_channels must be 1 or 2, got {self.card.input_channels}")
+        if self.stereo and ("side" not in ins or "side_mask" not in outs):
+            raise ModelError(f"model {self.card.path}: a 2-channel model needs input 'side' and output 'side_mask'")
         self._state_names = sorted((n for n in ins if n.startswith("state_")), key=lambda n: int(n[6:]))
         for n in self._state_names:
             if n + "_out" not in outs:
@@ -145,8 +158,13 @@ class MaskModel:
         self._spec1 = np.zeros((1, 1, f, 2), dtype=np.float32)
         self._mask1 = np.zeros((1, 1, f), dtype=np.float32)
         self._vad1 = np.zeros((1, 1), dtype=np.float32)
+        self._side1 = np.zeros((1, 1, f, 2), dtype=np.float32)
+        self._side_mask1 = np.zeros((1, 1, f), dtype=np.float32)
         b = self._sess.io_binding()
         b.bind_cpu_input("spec", self._spec1)
+        if self.stereo:
+            b.bind_cpu_input("side", self._side1)
+            b.bind_output("side_mask", "cpu", 0, np.float32, list(self._side_mask1.shape), self._side_mask1.ctypes.data)
         for name, s_in, s_out in zip(self._state_names, self._states, self._states_next):
             b.bind_cpu_input(name, s_in)
             b.bind_output(name + "_out", "cpu", 0, np.float32, list(s_out.shape), s_out.ctypes.data)
@@ -159,6 +177,11 @@ class MaskModel:
     def n_bins(self) -> int:
         return self.card.n_bins
 
+    @property
+    def stereo(self) -> bool:
+        """True for a mid/side model (``run_stereo``); ``run`` feeds it a zero side."""
+        return self.card.input_channels == 2
+
     def reset(self) -> None:
         for s in self._states:
             s[:] = 0.0
@@ -168,22 +191,46 @@ class MaskModel:
         t = spec.shape[0]
         if t == 1:
             self._spec1[0] = spec
-            self._sess.run_with_iobinding(self._binding, self._run_opts)
-            for s, s_next in zip(self._states, self._states_next):
-                s[:] = s_next
+            if self.stereo:
+                self._side1.fill(0.0)
+            self._run1()
             return self._mask1[0], self._vad1[0]
+        res = self._run_batch(spec, np.zeros_like(spec) if self.stereo else None)
+        return res["mask"][0], res["vad"][0]
+
+    def run_stereo(self, spec: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stereo model: mid ``spec`` and ``side`` ``(time, bins, 2)`` -> ``mask``,
+        ``side_mask`` ``(time, bins)`` and ``vad`` ``(time,)`` (views; bound buffers for one frame)."""
+        if spec.shape[0] == 1:
+            self._spec1[0] = spec
+            self._side1[0] = side
+            self._run1()
+            return self._mask1[0], self._side_mask1[0], self._vad1[0]
+        res = self._run_batch(spec, side)
+        return res["mask"][0], res["side_mask"][0], res["vad"][0]
+
+    def _run1(self) -> None:
+        """One frame through the bound buffers; the state moves on."""
+        self._sess.run_with_iobinding(self._binding, self._run_opts)
+        for s, s_next in zip(self._states, self._states_next):
+            s[:] = s_next
+
+    def _run_batch(self, spec: np.ndarray, side: np.ndarray | None) -> dict:
         feeds = {"spec": spec[None]}
+        if side is not None:
+            feeds["side"] = side[None]
         feeds.update(zip(self._state_names, self._states))
         outs = self._sess.run(None, feeds)
         names = [o.name for o in self._sess.get_outputs()]
         res = dict(zip(names, outs))
         for name, s in zip(self._state_names, self._states):
             s[:] = res[name + "_out"]
-        return res["mask"][0], res["vad"][0]
+        return res
 
     def describe(self) -> dict:
         c = self.card
         return {"name": c.name, "path": c.path, "description": c.description, "sample_rate": c.sample_rate,
                 "n_fft": c.n_fft, "hop": c.hop, "synthesis_len": c.synthesis_len,
                 "lookahead_frames": c.lookahead_frames, "placeholder": c.placeholder,
+                "input_channels": c.input_channels,
                 **{k: (json.loads(v) if k == "training" and v.startswith("{") else v) for k, v in c.extra.items()}}

@@ -25,7 +25,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("RTSEP_CACHE", Path.home() / ".cache" / "rtsep"))
 
 
-def _decode(path: str) -> np.ndarray:
+def _decode(path: str, stereo: bool = False) -> np.ndarray:
+    """16 kHz float32: mono ``(samples,)``, or with ``stereo`` ``(samples, 2)`` (mono files
+    duplicated, channels beyond two dropped)."""
     import soundfile as sf
 
     x, sr = sf.read(path, dtype="float32", always_2d=True)
@@ -33,6 +35,8 @@ def _decode(path: str) -> np.ndarray:
         import soxr
 
         x = soxr.resample(x, sr, SR)
+    if stereo:
+        return np.ascontiguousarray(x[:, [0, min(1, x.shape[1] - 1)]], dtype=np.float32)
     return np.ascontiguousarray(x.mean(axis=1), dtype=np.float32)
 
 
@@ -165,8 +169,10 @@ def _maybe_tqdm(it, total, on, desc):
     return tqdm(it, total=total, desc=desc)
 
 
-def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360.0) -> np.ndarray | None:
-    """Decode every audio file under ``directory`` (Ogg/FLAC/WAV) to 16 kHz mono; cached."""
+def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360.0,
+                             stereo: bool = False) -> np.ndarray | None:
+    """Decode every audio file under ``directory`` (Ogg/FLAC/WAV) to 16 kHz mono ``(samples,)``
+    or, with ``stereo``, ``(samples, 2)``; cached."""
     if not directory:
         return None
     d = Path(directory)
@@ -176,13 +182,13 @@ def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360
     import hashlib
 
     key = hashlib.sha1("\n".join(str(p) for p in files).encode()).hexdigest()[:12]
-    cache = Path(cache_dir or default_cache_dir()) / f"extra-{key}.npy"
+    cache = Path(cache_dir or default_cache_dir()) / f"extra-{key}{'-stereo' if stereo else ''}.npy"
     if cache.is_file():
         return np.load(cache, mmap_mode="r")
     out, total = [], 0
     for p in _maybe_tqdm(files, len(files), True, "decode extra"):
         try:
-            x = _decode(str(p))
+            x = _decode(str(p), stereo)
         except Exception:
             continue
         # drop silence at the ends; keep active music only

@@ -8,7 +8,11 @@ import warnings
 
 import torch
 
-from .model import MaskNet
+from .model import MaskNet, StereoMaskNet
+
+MONO_FEATURES = "log mixture power per bin"
+STEREO_FEATURES = ("mid-side: log mid power, side share |S|^2/(|M|^2+|S|^2) and level difference "
+                   "tanh(log(|L|^2/|R|^2)/4) per bin; masks for mid and side")
 
 OPSET = 17
 
@@ -20,24 +24,27 @@ def export_onnx(net: MaskNet, path: str, *, name: str, description: str, sample_
     import onnx
 
     net = net.eval()
+    stereo = isinstance(net, StereoMaskNet)
     spec = torch.randn(1, 3, net.n_bins, 2)
     state = net.zero_state(1)
+    spec_inputs = ["spec", "side"] if stereo else ["spec"]
+    mask_outputs = ["mask", "side_mask"] if stereo else ["mask"]
+    axes = {n: {0: "batch", 1: "time"} for n in spec_inputs + mask_outputs + ["vad"]}
+    axes.update({"state_0": {1: "batch"}, "state_0_out": {1: "batch"}})
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            net, (spec, state), buf, dynamo=False, opset_version=OPSET,
-            input_names=["spec", "state_0"], output_names=["mask", "vad", "state_0_out"],
-            dynamic_axes={"spec": {0: "batch", 1: "time"}, "state_0": {1: "batch"},
-                          "mask": {0: "batch", 1: "time"}, "vad": {0: "batch", 1: "time"},
-                          "state_0_out": {1: "batch"}},
-            do_constant_folding=True)
+            net, (spec, torch.randn_like(spec), state) if stereo else (spec, state), buf, dynamo=False,
+            opset_version=OPSET, input_names=spec_inputs + ["state_0"],
+            output_names=mask_outputs + ["vad", "state_0_out"], dynamic_axes=axes, do_constant_folding=True)
     model = onnx.load_from_string(buf.getvalue())
     meta = {
         "rtsep.format": "1", "name": name, "description": description,
         "sample_rate": str(sample_rate), "n_fft": str(n_fft), "hop": str(hop),
         "synthesis_len": str(synthesis_len), "lookahead_frames": str(lookahead_frames),
         "vad_threshold": f"{vad_threshold:.3f}", "placeholder": "true" if placeholder else "false",
+        "input_channels": "2" if stereo else "1", "features": STEREO_FEATURES if stereo else MONO_FEATURES,
         "license": license, "params": str(net.n_params()),
         "training": json.dumps(training or {}, sort_keys=True),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import math
@@ -85,8 +86,23 @@ def parse_args(argv=None):
                    help="also keep an exponential moving average of the weights with this decay (e.g. 0.999); "
                         "validation scores both and the better one becomes the checkpoint (0: off)")
     p.add_argument("--no-augment", action="store_true", help="no pitch/formant/EQ augmentation")
+    p.add_argument("--stereo", action="store_true",
+                   help="mid/side model trained on stereo mixtures: produced voices (rtsep.train.augment) in "
+                        "stereo accompaniment (the --extra-accompaniment music in stereo)")
+    p.add_argument("--mono-prob", type=float, default=0.3, help="--stereo: share of mono-as-stereo mixtures")
+    p.add_argument("--produce-prob", type=float, default=0.8,
+                   help="--stereo: share of stereo voices through a random production chain")
+    p.add_argument("--stereo-music-prob", type=float, default=0.6,
+                   help="--stereo: share of stereo mixtures whose accompaniment is stereo music")
+    p.add_argument("--init-from", default=None,
+                   help="start from the weights of this mono ONNX model (same config; a --stereo net gets "
+                        "zero weights on its stereo cues, so it starts as the mono model)")
+    p.add_argument("--state", default=None,
+                   help="one resumable file for the whole run (weights, best weights, optimiser, random "
+                        "states, history), replaced at every save; instead of workdir/last.pt and best.pt")
     p.add_argument("--name", default=None)
-    p.add_argument("--export-only", action="store_true", help="export workdir/best.pt and exit")
+    p.add_argument("--export-only", action="store_true", help="export the best weights (workdir/best.pt or "
+                   "--state) and exit")
     return p.parse_args(argv)
 
 
@@ -107,6 +123,41 @@ def shift_lookahead(m, vad, lookahead):
     return m, vad
 
 
+def separate_batch(net, stft, mix, lookahead=0):
+    """Vocal estimate through the engine's STFT and ISTFT.
+
+    ``mix``: ``(B, N)`` mono or ``(B, 2, N)`` stereo (L, R; needs a ``StereoMaskNet``, fed mid
+    and side). Returns the vocal estimate and the resynthesised mixture (each the shape of
+    ``mix``, aligned with it), ``vad`` ``(B, frames)`` and the frame count. A stereo net on
+    mono input sees a zero side."""
+    import torch
+
+    from .model import StereoMaskNet, spec_to_ri
+
+    b = mix.shape[0]
+    X = stft.analysis(mix.reshape(-1, mix.shape[-1]))  # (B * channels, frames, bins)
+    state = net.zero_state(b)
+    if mix.dim() == 2:
+        ri = spec_to_ri(X)
+        if isinstance(net, StereoMaskNet):
+            m, _, vad, _ = net(ri, torch.zeros_like(ri), state)
+        else:
+            m, vad, _ = net(ri, state)
+        m, vad = shift_lookahead(m, vad, lookahead)
+        Y = X * m
+    else:
+        X2 = X.reshape(b, 2, *X.shape[1:])
+        mid, side = (X2[:, 0] + X2[:, 1]) / 2, (X2[:, 0] - X2[:, 1]) / 2
+        m, ms, vad, _ = net(spec_to_ri(mid), spec_to_ri(side), state)
+        ms, _ = shift_lookahead(ms, vad, lookahead)
+        m, vad = shift_lookahead(m, vad, lookahead)
+        vm, vs = mid * m, side * ms
+        Y = torch.stack([vm + vs, vm - vs], 1).reshape(X.shape)
+    yv = stft.synthesis(Y).reshape(*mix.shape[:-1], -1)
+    ym = stft.synthesis(X).reshape(*mix.shape[:-1], -1)
+    return yv, ym, vad, X.shape[1]
+
+
 def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
     """Validation on the protocol's 0 dB full-clip mixtures: length-weighted vocal NSDR, accomp
     NSDR (plain SNR-style SDR), and VAD accuracy per threshold."""
@@ -125,12 +176,8 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
             L = len(v) - len(v) % hop
             v, a = v[:L].astype(np.float32), a[:L].astype(np.float32)
             mix = v + a
-            X = stft.analysis(torch.from_numpy(mix)[None])
-            from .model import spec_to_ri
-
-            m, vad, _ = net(spec_to_ri(X), net.zero_state(1))
-            m, vad = shift_lookahead(m, vad, lookahead)
-            yv = stft.synthesis(X * m)[0].numpy()
+            yv, _, vad, n_frames = separate_batch(net, stft, torch.from_numpy(mix)[None], lookahead)
+            yv = yv[0].numpy()
             valid = L - (stft.m - hop) - lookahead * hop
             yv, vv, aa, mm = yv[:valid], v[:valid], a[:valid], mix[:valid]
             ya = mm - yv
@@ -142,14 +189,44 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
             acc_a += valid * (sdr(ya, aa) - sdr(mm, aa))
             tot_len += valid
             lab = data.clip_vad(n)
-            centres = np.arange(X.shape[1]) * hop + hop - stft.m // 2
-            keep = X.shape[1] - lookahead
+            centres = np.arange(n_frames) * hop + hop - stft.m // 2
+            keep = n_frames - lookahead
             vads.append(vad[0].numpy()[:keep])
             labs.append(lab[np.clip(centres, 0, len(lab) - 1)][:keep])
     net.train()
     vads, labs = np.concatenate(vads), np.concatenate(labs)
     accs = {float(t): float(np.mean((vads > t) == (labs > 0))) for t in vad_thresholds}
     return acc_v / tot_len, acc_a / tot_len, accs
+
+
+def _init_from(net, path: str, cfg: dict) -> dict:
+    """Load a mono ONNX model's weights into ``net`` (see :mod:`rtsep.train.warmstart`);
+    returns what the card records about the parent."""
+    import json as _json
+
+    from ..model.onnx_model import MaskModel
+    from .model import StereoMaskNet
+    from .warmstart import mono_config, mono_state_dict
+
+    card = MaskModel(path).card
+    sd = mono_state_dict(path)
+    got = dict(mono_config(sd), n_fft=card.n_fft, hop=card.hop, synthesis_len=card.synthesis_len,
+               lookahead=card.lookahead_frames)
+    want = dict(enc=cfg["enc"], hidden=cfg["hidden"], layers=cfg["layers"], n_fft=cfg["n_fft"], hop=cfg["hop"],
+                synthesis_len=cfg["synthesis_len"], lookahead=cfg.get("lookahead", 0))
+    if got != want:
+        raise SystemExit(f"error: --init-from {path} has {got}, the config needs {want}")
+    if isinstance(net, StereoMaskNet):
+        net.init_from_mono(sd)
+    else:
+        net.load_state_dict(sd)
+    try:
+        t = _json.loads(card.extra.get("training", "{}"))
+    except ValueError:
+        t = {}
+    return dict(path=str(path), name=card.name, steps=t.get("steps"), minutes=t.get("minutes"),
+                batch=t.get("batch"), procs=t.get("procs", 1), crop_seconds=t.get("crop_seconds"),
+                command=t.get("command"))
 
 
 def main(argv=None):
@@ -166,6 +243,8 @@ def main(argv=None):
         load_mir1k(args.data, args.cache)
         if args.extra_accompaniment:
             load_extra_accompaniment(args.extra_accompaniment, args.cache)
+            if args.stereo:
+                load_extra_accompaniment(args.extra_accompaniment, args.cache, stereo=True)
         with tempfile.TemporaryDirectory(prefix="rtsep-dist-") as d:
             mp.spawn(_train, args=(args.procs, argv, str(Path(d) / "init")), nprocs=args.procs, join=True)
         return
@@ -231,7 +310,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
 
     from .data import load_extra_accompaniment, load_mir1k, Mixer, SR
     from .export import export_onnx
-    from .model import EngineStft, MaskNet, set_feature_stats, spec_to_ri
+    from .model import EngineStft, MaskNet, StereoMaskNet, set_feature_stats
 
     sync = _Sync(rank, world, init_file)
     lead = rank == 0  # validates, logs, checkpoints and exports
@@ -257,28 +336,41 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     # each process draws its own mixtures (rank 0 keeps the single-process stream)
     mixer = Mixer(data, train_names, args.seconds, args.seed + 7919 * rank, extra=extra, extra_prob=args.extra_prob,
                   same_clip_prob=args.same_clip, augment=not args.no_augment)
+    if args.stereo:
+        from .stereo import StereoMixer
+
+        extra_stereo = (load_extra_accompaniment(args.extra_accompaniment, args.cache, stereo=True)
+                        if args.extra_accompaniment else None)
+        mixer = StereoMixer(mixer, extra_stereo, mono_prob=args.mono_prob, produce_prob=args.produce_prob,
+                            stereo_music_prob=args.stereo_music_prob)
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
-    net = MaskNet(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"], dropout=args.dropout)
+    net = (StereoMaskNet if args.stereo else MaskNet)(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"],
+                                                      dropout=args.dropout)
+    parent = None
+    if args.init_from:
+        parent = _init_from(net, args.init_from, cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
     ema = None
     if args.ema:
-        import copy
-
         ema = copy.deepcopy(net)  # averaged weights: smoother, usually generalise better
         ema.requires_grad_(False)
     bce = torch.nn.BCELoss()
-    state = dict(step=0, elapsed=0.0, best=-1e9, history=[])
+    state = dict(step=0, elapsed=0.0, best=-1e9, history=[], audio_seconds=0.0, cpu_seconds=0.0, sessions=0)
     log_path = workdir / "log.csv"
-    last, best = workdir / "last.pt", workdir / "best.pt"
+    # --state: one file holds the run (best weights inside); otherwise last.pt and best.pt
+    last = Path(args.state) if args.state else workdir / "last.pt"
+    best = None if args.state else workdir / "best.pt"
+    best_weights = None  # --state: the best validation's weights (None: the trained net's)
 
     resumed = args.resume and last.is_file()
     if resumed:
         ck = torch.load(last, weights_only=False)
         net.load_state_dict(ck["net"])
+        best_weights = ck.get("best_net")
         if ema is not None:
             ema.load_state_dict(ck.get("ema", ck["net"]))
         opt.load_state_dict(ck["opt"])
-        state = ck["state"]
+        state = dict(dict(audio_seconds=0.0, cpu_seconds=0.0, sessions=0), **ck["state"])
         # checkpoints from before --procs hold one process's states as mixer_rng / torch_rng
         rngs = ck.get("rngs") or [dict(mixer=ck["mixer_rng"], torch=ck["torch_rng"])]
         if len(rngs) != world:
@@ -288,16 +380,22 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         if lead:
             print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     fresh = not resumed and not args.export_only
-    if fresh:
+    if fresh and parent is not None:
+        sync.broadcast_module(net)
+        if ema is not None:
+            ema.load_state_dict(net.state_dict())
+    elif fresh:
         specs = []
         for _ in range(8):
             v, a, _ = mixer.batch(args.batch)
-            specs.append(stft.analysis(torch.from_numpy(v + a)))
+            mix = v + a
+            specs.append(stft.analysis(torch.from_numpy(mix.mean(1) if mix.ndim == 3 else mix)))  # mono or mid
         set_feature_stats(net, specs)
         sync.broadcast_module(net)
         if ema is not None:
             ema.load_state_dict(net.state_dict())
-    if lead and fresh:
+    state["sessions"] = state.get("sessions", 0) + (not args.export_only)
+    if lead and (fresh or not log_path.is_file()):
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "minutes", "lr", "train_loss", "train_sdr_v", "train_sdr_a",
                                     "train_bce", "val_nsdr_v", "val_nsdr_a", "val_vad_acc", "weights"])
@@ -314,22 +412,37 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                          same_clip_prob=args.same_clip, ema_decay=args.ema, procs=args.procs,
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
                                   if not args.no_augment else "none"), **cfg)
+    if args.stereo:
+        training_meta.update(stereo=dict(
+            layout="mid-side", mono_prob=args.mono_prob, produce_prob=args.produce_prob,
+            stereo_music_prob=args.stereo_music_prob,
+            production="pedalboard: EQ, compression, saturation, doubles (detuned, delayed, panned), harmonies "
+                       "(pitch-shifted, lower), delays, stereo reverb (rooms, plates, pre-delay); lead near the centre"))
+    if parent is not None:
+        training_meta["init_from"] = parent
 
     def save(path, rngs, weights=None):
         """``rngs``: every process's random state (from ``sync.gather``); ``weights``: the state
         dict exported from this checkpoint (default: the trained net)."""
         tmp = Path(str(path) + ".tmp")
-        averaged = dict(ema=ema.state_dict()) if ema is not None else {}
+        extra_keys = dict(ema=ema.state_dict()) if ema is not None else {}
+        if args.state:
+            extra_keys["best_net"] = best_weights
+        path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt.state_dict(), state=state,
-                        cfg=cfg, args=vars(args), rngs=rngs, **averaged), tmp)
+                        cfg=cfg, args=vars(args), rngs=rngs, **extra_keys), tmp)
         tmp.replace(path)
 
     def do_export():
-        ck = torch.load(best if best.is_file() else last, weights_only=False)
-        net.load_state_dict(ck["net"])
-        thr = ck["state"].get("vad_threshold", 0.5)
-        meta = dict(training_meta, steps=ck["state"]["step"], minutes=round(ck["state"]["elapsed"] / 60, 1),
-                    val_nsdr_vocal_db=ck["state"].get("best"), history=ck["state"]["history"][-1:])
+        ck = torch.load(best if best is not None and best.is_file() else last, weights_only=False)
+        net.load_state_dict(ck.get("best_net") or ck["net"])
+        st = ck["state"]
+        thr = st.get("vad_threshold", 0.5)
+        # totals over every session of the run (a resumed run accumulates them)
+        meta = dict(training_meta, steps=st["step"], minutes=round(st["elapsed"] / 60, 1),
+                    audio_hours=round(st.get("audio_seconds", 0.0) / 3600, 2),
+                    cpu_hours=round(st.get("cpu_seconds", 0.0) / 3600, 2), sessions=st.get("sessions", 1),
+                    best_step=st.get("best_step"), val_nsdr_vocal_db=st.get("best"), history=st["history"][-1:])
         latency_ms = (cfg["synthesis_len"] - 1 + lookahead * cfg["hop"]) / 16
         desc = (f"Causal GRU mask network ({cfg['layers']}x{cfg['hidden']}), {cfg['n_fft']}/{cfg['hop']}/"
                 f"{cfg['synthesis_len']} STFT at 16 kHz"
@@ -352,6 +465,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     last_val = state["elapsed"]
     last_ckpt = time.time()
     run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
+    cpu_last = time.process_time()
     trim = stft.m - stft.hop
     pbar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {name}",
                 mininterval=5.0, disable=not lead)
@@ -396,9 +510,14 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                        + (f" ({pick} weights)" if ema is not None else ""))
             if vn > state["best"]:
                 state["best"] = vn
+                state["best_step"] = state["step"]
                 state["vad_threshold"] = float(thr)
                 state["best_weights"] = pick
-                save(best, rngs, ema.state_dict() if pick == "ema" else None)
+                chosen = ema.state_dict() if pick == "ema" else None
+                if args.state:
+                    best_weights = copy.deepcopy(chosen or net.state_dict())
+                else:
+                    save(best, rngs, chosen)
         if validate or checkpoint:
             if lead:
                 save(last, rngs)
@@ -409,21 +528,22 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         lr = lr_at(frac, state["step"], args.lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        v, a, lab = mixer.batch(args.batch)
+        v, a, lab = mixer.batch(args.batch)  # (batch, [2,] samples)
         v, a = torch.from_numpy(v), torch.from_numpy(a)
-        mix = v + a
-        X = stft.analysis(mix)
-        m, vad, _ = net(spec_to_ri(X), net.zero_state(args.batch))
-        m, vad = shift_lookahead(m, vad, lookahead)
-        yv = stft.synthesis(X * m)
-        ym = stft.synthesis(X)  # == mix up to float error; accompaniment = mixture - vocal estimate
+        # ym == mix up to float error; accompaniment = mixture - vocal estimate
+        yv, ym, vad, n_frames = separate_batch(net, stft, v + a, lookahead)
         ya = ym - yv
         sl = slice(0, yv.shape[-1] - trim - lookahead * stft.hop)
-        sdr_v = neg_sdr(yv[:, sl], v[:, sl])
-        sdr_a = neg_sdr(ya[:, sl], a[:, sl])
-        centres = torch.arange(X.shape[1]) * stft.hop + stft.hop - stft.m // 2
+        b = args.batch  # SDR of each example over all its channels
+
+        def flat(x):
+            return x[..., sl].reshape(b, -1)
+
+        sdr_v = neg_sdr(flat(yv), flat(v))
+        sdr_a = neg_sdr(flat(ya), flat(a))
+        centres = torch.arange(n_frames) * stft.hop + stft.hop - stft.m // 2
         target = torch.from_numpy(lab)[:, centres].float()
-        keep = X.shape[1] - lookahead
+        keep = n_frames - lookahead
         l_bce = bce(vad[:, :keep].clamp(1e-6, 1 - 1e-6), target[:, :keep])
         loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce
         opt.zero_grad(set_to_none=True)
@@ -439,6 +559,10 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                 torch._foreach_mul_(e_p, d)
                 torch._foreach_add_(e_p, n_p, alpha=1 - d)
         state["step"] += 1
+        state["audio_seconds"] += world * args.batch * args.seconds
+        cpu_now = time.process_time()
+        state["cpu_seconds"] += (cpu_now - cpu_last) * world  # rank 0's CPU time, times the processes
+        cpu_last = cpu_now
         # the logged training figures are rank 0's share of the batch
         run["loss"] += float(loss.detach())
         run["sv"] += -float(sdr_v.detach().mean())

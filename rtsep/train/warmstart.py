@@ -1,0 +1,49 @@
+"""Read a shipped mono ONNX model back into a torch ``MaskNet`` state dict (warm starts).
+
+The exporter (``rtsep.train.export``) writes the linear layers as MatMul initializers
+(weights transposed) and each GRU layer as an ONNX ``GRU`` node (gates z, r, h;
+``linear_before_reset=1``, which is torch's GRU). Torch orders the gates r, z, n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _gates_onnx_to_torch(w: np.ndarray, hidden: int) -> np.ndarray:
+    z, r, h = (w[i * hidden:(i + 1) * hidden] for i in range(3))
+    return np.concatenate([r, z, h])
+
+
+def mono_state_dict(path: str) -> dict:
+    """``MaskNet`` state dict (float32 tensors) from a mono rtsep ONNX model file."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    nodes = list(model.graph.node)
+    sd = {k: init[k] for k in ("feat_mean", "feat_std", "enc.bias", "mask_out.bias", "vad_out.bias")}
+    matmuls = [n for n in nodes if n.op_type == "MatMul" and n.input[1] in init]
+    by_shape = {init[n.input[1]].shape: init[n.input[1]] for n in matmuls}
+    n_bins = sd["feat_mean"].shape[0]
+    enc = sd["enc.bias"].shape[0]
+    sd["enc.weight"] = by_shape[(n_bins, enc)].T
+    grus = [n for n in nodes if n.op_type == "GRU"]
+    hidden = init[grus[0].input[2]].shape[2]
+    sd["mask_out.weight"] = by_shape[(hidden + enc, n_bins)].T
+    sd["vad_out.weight"] = by_shape[(hidden, 1)].T
+    for layer, g in enumerate(grus):
+        w, r, b = (init[g.input[i]][0] for i in (1, 2, 3))
+        sd[f"gru.weight_ih_l{layer}"] = _gates_onnx_to_torch(w, hidden)
+        sd[f"gru.weight_hh_l{layer}"] = _gates_onnx_to_torch(r, hidden)
+        sd[f"gru.bias_ih_l{layer}"] = _gates_onnx_to_torch(b[:3 * hidden], hidden)
+        sd[f"gru.bias_hh_l{layer}"] = _gates_onnx_to_torch(b[3 * hidden:], hidden)
+    return {k: torch.tensor(np.ascontiguousarray(v), dtype=torch.float32) for k, v in sd.items()}
+
+
+def mono_config(sd: dict) -> dict:
+    """``enc``, ``hidden``, ``layers`` of a state dict from :func:`mono_state_dict`."""
+    layers = sum(1 for k in sd if k.startswith("gru.weight_ih_l"))
+    return dict(enc=sd["enc.bias"].shape[0], hidden=sd["gru.weight_hh_l0"].shape[1], layers=layers)

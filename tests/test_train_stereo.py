@@ -1,0 +1,203 @@
+"""Stereo-aware training: produced stereo voices, the mid/side network, its ONNX file and resumable runs."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("pedalboard")
+sf = pytest.importorskip("soundfile")
+
+from test_train import _tiny_args, fake_data  # noqa: E402,F401  (shared synthetic MIR-1K)
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+SR = 16000
+
+
+def _voice(seconds=2.0):
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 220 * (1 + 0.02 * np.sin(2 * np.pi * 5 * t))
+    v = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / SR) / k for k in range(1, 6))
+    return (0.1 * v * (np.sin(2 * np.pi * 0.8 * t) > -0.3)).astype(np.float32)
+
+
+def _mid_side_energy(x):
+    mid, side = (x[0] + x[1]) / 2, (x[0] - x[1]) / 2
+    return float(np.sum(mid.astype(np.float64) ** 2)), float(np.sum(side.astype(np.float64) ** 2))
+
+
+def test_produced_voice_is_stereo_centred_and_keeps_its_level():
+    from rtsep.train.augment import VocalProducer
+
+    voice = _voice()
+    rms = np.sqrt(np.mean(voice.astype(np.float64) ** 2))
+    every = VocalProducer(np.random.default_rng(1), double_prob=1, harmony_prob=1, reverb_prob=1, delay_prob=1,
+                          comp_prob=1, sat_prob=1, eq_prob=1)
+    for _ in range(3):
+        y = every(voice)
+        assert y.shape == (2, len(voice)) and y.dtype == np.float32 and np.isfinite(y).all()
+        assert np.sqrt(np.mean(y.astype(np.float64) ** 2)) == pytest.approx(rms, rel=1e-3)
+        mid, side = _mid_side_energy(y)
+        # doubles, harmonies and reverb spread it, but the energy stays in the centre
+        assert 0.005 * mid < side < 0.5 * mid
+        left, right = (float(np.sum(c.astype(np.float64) ** 2)) for c in y)
+        assert abs(10 * np.log10(left / right)) < 3.0
+    dry = VocalProducer(np.random.default_rng(1), double_prob=0, harmony_prob=0, reverb_prob=0, delay_prob=0,
+                        comp_prob=0, sat_prob=0, eq_prob=0)(voice)
+    mid, side = _mid_side_energy(dry)
+    assert side < 0.02 * mid  # a dry lead is only nudged off the centre
+    assert not np.allclose(dry, y, atol=1e-3)
+
+
+def _extra_dir(tmp_path):
+    """Stereo 'music': a different tone on each side."""
+    d = tmp_path / "extra"
+    d.mkdir()
+    t = np.arange(4 * SR) / SR
+    x = np.stack([0.2 * np.sin(2 * np.pi * 110 * t), 0.2 * np.sin(2 * np.pi * 170 * t)], 1)
+    sf.write(d / "music.wav", x, SR)
+    return d
+
+
+def test_stereo_mixer_mono_and_stereo_mixtures(fake_data, tmp_path):  # noqa: F811
+    from rtsep.train.data import load_extra_accompaniment, load_mir1k, Mixer
+    from rtsep.train.stereo import StereoMixer
+
+    d = load_mir1k(fake_data, tmp_path / "cache", workers=1, progress=False)
+    extra = load_extra_accompaniment(_extra_dir(tmp_path), tmp_path / "cache", stereo=True)
+    assert extra.ndim == 2 and extra.shape[1] == 2 and not np.allclose(extra[:, 0], extra[:, 1])
+    names = ["abjones_2_01", "amy_3_01"]
+    mono = StereoMixer(Mixer(d, names, 1.0, seed=2), extra, mono_prob=1.0)
+    v, a, lab = mono.batch(3)
+    assert v.shape == a.shape == (3, 2, SR) and lab.shape == (3, SR)
+    np.testing.assert_array_equal(v[:, 0], v[:, 1])
+    np.testing.assert_array_equal(a[:, 0], a[:, 1])
+    st = StereoMixer(Mixer(d, names, 1.0, seed=2), extra, mono_prob=0.0, produce_prob=1.0, stereo_music_prob=1.0)
+    v, a, _ = st.batch(3)
+    assert np.isfinite(v).all() and np.abs(v + a).max() <= 0.9
+    for vi, ai in zip(v, a):
+        assert not np.allclose(ai[0], ai[1])  # the stereo music
+        mid, side = _mid_side_energy(vi)
+        assert side < 0.5 * mid
+
+
+def _stereo_net(seed=0):
+    from rtsep.train.model import StereoMaskNet
+
+    torch.manual_seed(seed)
+    net = StereoMaskNet(513, 16, 16, 2)
+    with torch.no_grad():  # random stereo weights, so the side mask differs from the mid mask
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return net.eval()
+
+
+def test_stereo_net_on_mono_input_gives_equal_channels_and_the_mono_path():
+    from rtsep.train.model import EngineStft
+    from rtsep.train.train import separate_batch
+
+    net, stft = _stereo_net(), EngineStft()
+    x = torch.randn(2, 96 * 30)
+    with torch.no_grad():
+        yv, ym, vad, k = separate_batch(net, stft, torch.stack([x, x], 1))
+        assert yv.shape == (2, 2, 96 * 30) and k == 30
+        assert torch.equal(yv[:, 0], yv[:, 1])
+        y_mono, _, vad_mono, _ = separate_batch(net, stft, x)
+        assert torch.allclose(yv[:, 0], y_mono, atol=1e-6) and torch.allclose(vad, vad_mono)
+        # a real stereo input is separated per side: the channels differ
+        yv2, _, _, _ = separate_batch(net, stft, torch.stack([x, 0.3 * torch.randn_like(x)], 1))
+        assert not torch.allclose(yv2[:, 0], yv2[:, 1])
+
+
+def test_warm_start_from_a_mono_onnx_model(tmp_path):
+    from rtsep.train.export import export_onnx
+    from rtsep.train.model import MaskNet, spec_to_ri
+    from rtsep.train.warmstart import mono_config, mono_state_dict
+
+    torch.manual_seed(3)
+    mono = MaskNet(513, 16, 24, 2).eval()
+    path = tmp_path / "mono.onnx"
+    export_onnx(mono, str(path), name="m", description="d")
+    sd = mono_state_dict(str(path))
+    assert mono_config(sd) == dict(enc=16, hidden=24, layers=2)
+    for k, v in mono.state_dict().items():
+        assert torch.allclose(sd[k], v, atol=1e-6), k
+    from rtsep.train.model import StereoMaskNet
+
+    st = StereoMaskNet(513, 16, 24, 2).eval()
+    st.init_from_mono(sd)
+    spec = spec_to_ri(torch.randn(1, 12, 513, dtype=torch.complex64))
+    side = spec_to_ri(torch.randn(1, 12, 513, dtype=torch.complex64))
+    with torch.no_grad():
+        m, vad, _ = mono(spec, mono.zero_state(1))
+        m2, ms2, vad2, _ = st(spec, side, st.zero_state(1))  # zero stereo weights: the side is ignored
+    assert torch.allclose(m, m2, atol=1e-6) and torch.allclose(m, ms2, atol=1e-6) and torch.allclose(vad, vad2)
+
+
+def test_stereo_onnx_frame_by_frame_equals_block_and_torch(tmp_path):
+    from rtsep.model.onnx_model import MaskModel
+    from rtsep.train.export import export_onnx
+
+    net = _stereo_net(1)
+    path = tmp_path / "st.onnx"
+    export_onnx(net, str(path), name="st", description="d")
+    rng = np.random.default_rng(0)
+    spec = rng.standard_normal((20, 513, 2)).astype(np.float32)
+    side = (0.5 * rng.standard_normal((20, 513, 2))).astype(np.float32)
+    with torch.no_grad():
+        m_t, ms_t, vad_t, _ = net(torch.from_numpy(spec)[None], torch.from_numpy(side)[None], net.zero_state(1))
+    mm = MaskModel(path)
+    assert mm.stereo and mm.card.input_channels == 2 and "mid-side" in mm.card.extra["features"]
+    m_b, ms_b, vad_b = (np.array(x) for x in mm.run_stereo(spec, side))
+    mm.reset()
+    frames = [tuple(np.array(x) for x in mm.run_stereo(spec[t:t + 1], side[t:t + 1])) for t in range(20)]
+    m_f, ms_f, vad_f = (np.concatenate(x) for x in zip(*frames))
+    for a, b in ((m_b, m_f), (ms_b, ms_f), (vad_b, vad_f)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(m_b, m_t[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(ms_b, ms_t[0].numpy(), atol=1e-5)
+    np.testing.assert_allclose(vad_b, vad_t[0].numpy(), atol=1e-5)
+    assert not np.allclose(m_b, ms_b, atol=1e-3)
+    # run() (mono callers) is the mid mask with a zero side, frame by frame or in a block
+    mm.reset()
+    m_mono = np.concatenate([np.array(mm.run(spec[t:t + 1])[0]) for t in range(20)])
+    mm.reset()
+    m_zero = np.array(mm.run_stereo(spec, np.zeros_like(side))[0])
+    np.testing.assert_allclose(m_mono, m_zero, atol=1e-5)
+    mm.reset()
+    np.testing.assert_allclose(np.array(mm.run(spec)[0]), m_zero, atol=1e-5)
+
+
+def test_stereo_training_one_state_file_resumes_and_exports(fake_data, tmp_path):  # noqa: F811
+    from rtsep.model.onnx_model import MaskModel
+    from rtsep.train.train import main
+
+    state = tmp_path / "state" / "run.pt"
+    common = _tiny_args(fake_data, tmp_path, "--stereo", "--state", str(state), "--val-every", "0",
+                        "--extra-accompaniment", str(_extra_dir(tmp_path)), "--mono-prob", "0.3")
+    main(common + ["--steps", "2"])
+    assert state.is_file() and not (tmp_path / "w" / "last.pt").exists() and not (tmp_path / "w" / "best.pt").exists()
+    assert [p.name for p in state.parent.iterdir()] == ["run.pt"]  # replaced, never accumulated
+    ck = torch.load(state, weights_only=False)
+    assert ck["state"]["step"] == 2 and ck["state"]["audio_seconds"] == pytest.approx(2 * 2 * 1.0)
+    assert ck["best_net"] is not None and ck["state"]["sessions"] == 1
+    (tmp_path / "w" / "log.csv").unlink()  # a new machine has only the state file
+    main(common + ["--steps", "3", "--resume"])
+    again = torch.load(state, weights_only=False)
+    assert again["state"]["step"] == 3 and again["state"]["sessions"] == 2
+    assert any(not torch.equal(again["net"][k], ck["net"][k]) for k in ck["net"])
+    card = MaskModel(tmp_path / "m.onnx").card
+    assert card.input_channels == 2
+    meta = json.loads(card.extra["training"])
+    assert meta["steps"] == 3 and meta["sessions"] == 2 and meta["stereo"]["layout"] == "mid-side"
+    assert meta["audio_hours"] == pytest.approx(round(3 * 2 / 3600, 2))
+    assert (tmp_path / "w" / "log.csv").is_file()
+
+
+def test_old_mono_models_read_as_one_channel(placeholder_model):
+    from rtsep.model.onnx_model import MaskModel
+
+    mm = MaskModel(placeholder_model)
+    assert mm.card.input_channels == 1 and not mm.stereo

@@ -261,3 +261,210 @@ def test_operating_point_switch_from_the_window(jack_server, demo_wav, tmp_path)
         assert not host.running
     finally:
         registry.MODELS_DIR = old
+
+
+# --- karaoke widgets on stand-in data (no host) ------------------------------------------------
+
+def _qt():
+    from rtsep.plot import ensure_qt_app
+    from rtsep.gui.qtcompat import protect_none
+
+    app = ensure_qt_app()
+    protect_none()
+    return app
+
+
+def _melody(seconds=20.0, hop_s=0.01):
+    """A stand-in reference: a scale of 0.8 s notes from A3 with 0.2 s rests."""
+    t = np.arange(0.0, seconds, hop_s)
+    steps = np.array([0, 2, 4, 5, 7, 5, 4, 2])
+    f = 220.0 * 2 ** (steps[(t // 1).astype(int) % len(steps)] / 12)
+    f[(t % 1.0) >= 0.8] = 0.0
+    return t, f
+
+
+def _colour(img, point):
+    c = img.pixelColor(point.x(), point.y())
+    return c.red(), c.green(), c.blue()
+
+
+def test_pitch_lane_draws_reference_singer_error_and_score():
+    app = _qt()
+    from rtsep.gui.pitchlane import PitchLane, hz_to_midi
+
+    lane = PitchLane(past_s=6.0, ahead_s=3.0)
+    lane.resize(900, 320)
+    t, f = _melody()
+    lane.set_reference(t, f)
+    # The singer: an octave below the melody until 7 s (right: octave-folded), then a
+    # semitone sharp (wrong), silent in the melody's rests.
+    ts = t[t < 10.0]
+    fs = np.where(ts < 7.0, f[:len(ts)] / 2, f[:len(ts)] * 2 ** (1 / 12))
+    lane.add_singer(ts, fs)
+    lane.show()
+    lane.redraw(10.0)
+    app.processEvents()
+
+    v = lane.visible()
+    # Reference: exactly the frames from 6 s before to 3 s after the playhead, in semitones.
+    sel = (t >= 4.0) & (t < 13.0)
+    assert np.allclose(v["ref_x"], t[sel] - 10.0) and np.allclose(v["ref_y"], hz_to_midi(f[sel]), equal_nan=True)
+    x, ref_y = lane.ref_curve.getData()
+    assert np.allclose(x, t[sel] - 10.0) and np.allclose(ref_y, hz_to_midi(f[sel]), equal_nan=True)
+    # Singer: drawn on the melody where an octave off (on), a semitone above it where sharp (off).
+    voiced = np.isfinite(v["singer_y"])
+    octave = voiced & (v["singer_x"] < -3.0)
+    sharp = voiced & (v["singer_x"] >= -3.0)
+    ref_at = lane.reference_at(v["singer_x"] + 10.0)
+    assert octave.sum() > 150 and sharp.sum() > 150
+    assert np.allclose(v["singer_y"][octave], ref_at[octave]) and v["on"][octave].all()
+    assert np.allclose(v["error_cents"][sharp], 100.0, atol=1e-6) and v["off"][sharp].all()
+    assert np.allclose(v["singer_y"][sharp], ref_at[sharp] + 1.0)
+    on_y = lane.singer_curves["on"].getData()[1]
+    off_y = lane.singer_curves["off"].getData()[1]
+    assert np.isfinite(on_y[octave]).all() and np.isnan(on_y[sharp]).all()
+    assert np.isfinite(off_y[sharp]).all() and np.isnan(off_y[octave]).all()
+    assert np.allclose(lane.err_curve.getData()[1][sharp], 100.0)
+    assert lane.note_label.text().endswith("+100 ¢")
+
+    # The picture: the melody ahead of the playhead is blue, the singer green/red on it.
+    img = lane.grab().toImage()
+    ahead = np.flatnonzero((v["ref_x"] > 0.3) & np.isfinite(v["ref_y"]))[5]
+    r, g, b = _colour(img, lane.pixel_of(v["ref_x"][ahead], v["ref_y"][ahead]))
+    assert b > r + 60 and b > g, (r, g, b)
+    i_on = np.flatnonzero(octave)[40]
+    r, g, b = _colour(img, lane.pixel_of(v["singer_x"][i_on], v["singer_y"][i_on]))
+    assert g > r + 60 and g > b, (r, g, b)
+    i_off = np.flatnonzero(sharp)[40]
+    r, g, b = _colour(img, lane.pixel_of(v["singer_x"][i_off], v["singer_y"][i_off]))
+    assert r > g + 60 and r > b, (r, g, b)
+
+    # Score label follows the score; the lane scrolls with the playhead.
+    lane.set_score(73.4)
+    assert lane.score_label.text() == "score 73 %"
+    lane.set_score(None)
+    assert lane.score_label.text() == "score –"
+    lane.redraw(12.0)
+    assert np.allclose(lane.ref_curve.getData()[0], t[(t >= 6.0) & (t < 15.0)] - 12.0)
+    # A rewound song starts a new trace.
+    lane.add_singer([1.0, 1.01], [220.0, 220.0])
+    assert len(lane.visible()["singer_x"]) == 0
+    lane.redraw(1.02)
+    assert len(lane.visible()["singer_x"]) == 2
+    lane.teardown()
+
+
+def test_mic_panel_meter_reacts_and_drives_the_mic_and_voice_chain():
+    app = _qt()
+    from types import SimpleNamespace
+
+    from rtsep.gui.meters import to_db
+    from rtsep.gui.mic import MicPanel
+    from rtsep.plugins.chain import Chain
+    from rtsep.plugins.gain import Gain
+
+    gain = Gain(-3.0, channels=2)
+    mic = SimpleNamespace(gain_db=0.0, muted=False, channel=0, latency_samples=128)
+    panel = MicPanel(Chain([gain]))
+    panel.set_mic(mic)
+    panel.resize(270, 300)
+    panel.show()
+    app.processEvents()
+    assert panel.meter.rms_db == panel.meter.min_db
+    panel.set_levels(0.5, 0.9)
+    assert panel.meter.rms_db == pytest.approx(to_db(0.5)) and panel.meter.hold_db == pytest.approx(to_db(0.9))
+    time.sleep(0.2)
+    panel.set_levels(0.0, 0.0)  # silence: the bar falls (20 dB/s), it does not jump
+    assert to_db(0.5) - 8 < panel.meter.rms_db < to_db(0.5) - 2
+    panel.gain_slider.setValue(6)
+    panel.mute_box.setChecked(True)
+    assert mic.gain_db == 6.0 and mic.muted
+    s = panel.controls.slider("gain_db")
+    s.slider.setValue(s.slider.maximum())
+    assert gain.gain_db == 12.0
+    block = np.full((64, 2), 0.25, np.float32)
+    gain.process(block)  # the ramp block
+    assert np.allclose(gain.process(block), 0.25 * 10 ** (12 / 20))
+
+
+def test_voice_chain_sliders_set_lv2_and_pedalboard_parameters():
+    _qt()
+    from rtsep.plugins import lv2_lilv
+
+    if not lv2_lilv.available():
+        pytest.skip("liblilv-0-0 not installed")
+    try:
+        lv2_lilv.describe("http://plugin.org.uk/swh-plugins/gverb")
+    except lv2_lilv.Lv2Error:
+        pytest.skip("swh-lv2 (gverb) not installed")
+    from rtsep.gui.voicechain import VoiceChainControls, chain_parameters
+    from rtsep.plugins.spec import parse_chain
+
+    chain = parse_chain('lv2("http://plugin.org.uk/swh-plugins/gverb", roomsize=20, revtime=1.5), '
+                        'reverb(room_size=0.3)', RATE, 2, 256, live=True)
+    names = [p.name for p in chain_parameters(chain)]
+    assert names[:2] == ["roomsize", "revtime"] and "room_size" in names
+    controls = VoiceChainControls(chain)
+    room = controls.slider("roomsize")
+    assert (room.param.minimum, room.param.maximum) == (1.0, 300.0)
+    assert room.slider.value() == room._position(20.0)
+    room.slider.setValue(room.slider.maximum())
+    assert chain[0].get("roomsize") == pytest.approx(300.0)
+    controls.slider("revtime").slider.setValue(0)
+    assert chain[0].get("revtime") == pytest.approx(0.1)
+    pb = controls.slider("room_size")
+    pb.slider.setValue(pb.slider.maximum() // 2)
+    assert chain[1].effect.room_size == pytest.approx(0.5, abs=1e-3)
+    assert chain.process(np.zeros((256, 2), np.float32)).shape == (256, 2)
+
+
+class _StandInKaraoke:
+    """What the host's ``karaoke`` offers the GUI, from fixed data."""
+
+    def __init__(self, t, f, singer_t, singer_f):
+        self.t, self.f, self.st, self.sf = t, f, singer_t, singer_f
+        self.score = None
+        self.now = 0.0
+
+    def melody(self):
+        return self.t, self.f
+
+    def singer_track(self, seconds=10.0):
+        keep = (self.st <= self.now) & (self.st >= self.now - seconds)
+        return self.st[keep], self.sf[keep]
+
+
+def test_karaoke_view_reads_a_stand_in_host():
+    app = _qt()
+    from types import SimpleNamespace
+
+    from rtsep.gui.karaoke import KaraokeView, has_karaoke
+    from rtsep.plugins.chain import Chain
+    from rtsep.plugins.gain import Gain
+
+    t, f = _melody()
+    k = _StandInKaraoke(t, f, t, f)
+    mic = SimpleNamespace(gain_db=-2.0, muted=False, channel=1, latency_samples=128)
+    host = SimpleNamespace(karaoke=k, mic=mic, voice_chain=Chain([Gain(0.0)]), song_position_s=5.0,
+                           sample_rate=RATE, running=True)
+    assert has_karaoke(host) and not has_karaoke(SimpleNamespace(mic=None, karaoke=k))
+    view = KaraokeView()
+    view.resize(1200, 300)
+    view.show()
+    k.now, k.score = 5.0, 61.0
+    view.bind(host)
+    app.processEvents()
+    lane = view.lane
+    assert len(lane.ref_times_s) == len(t) and lane.score_label.text() == "score 61 %"
+    v = lane.visible()
+    assert v["on"].sum() > 300 and not v["off"].any()  # sung exactly: all on the line
+    assert view.mic_panel.gain_slider.value() == -2 and "channel 2" in view.mic_panel.info.text()
+    assert "128 samples" in view.mic_panel.info.text()
+    levels = np.zeros((3, 6))
+    levels[:, 4], levels[:, 5] = 0.1, 0.3
+    view.update_levels(levels)
+    assert view.mic_panel.meter.rms_db == pytest.approx(-20.0)
+    k.now, k.score, host.song_position_s = 8.0, 64.5, 8.0
+    view.update_from_host(force=True)
+    assert lane.score_label.text() == "score 64 %" and lane.now_s == 8.0
+    view.teardown()

@@ -1,4 +1,6 @@
-"""``rtsep gui``: the live host in a window (spectrograms, vocal activity, meters, controls)."""
+"""``rtsep gui``: the live host in a window (spectrograms, vocal activity, meters, controls;
+with ``--source SONG --mic``, the karaoke pitch lane, score, microphone meter and the voice
+chain's controls)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,12 @@ def add_parser(sub):
     return p
 
 
+def _close_host(host) -> None:
+    """Stop the stream and end the host's background threads (the song's producer)."""
+    close = getattr(host, "close", None)
+    (close or host.stop)()
+
+
 def _headless() -> bool:
     return os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal")
 
@@ -54,6 +62,7 @@ def run(args) -> int:
     if _headless() and args.duration is None:
         raise RtsepError("no display (offscreen Qt): give --duration S (and --screenshot PNG) to run headless")
     from ..gui.window import HostSpec, LiveWindow
+    from . import live
 
     spec = HostSpec(input_device=args.input_device, output_device=args.output_device, source=args.source,
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
@@ -65,6 +74,7 @@ def run(args) -> int:
         spec.extra["switchable"] = True
     if getattr(args, "method", "net") != "net":
         spec.extra["method"] = args.method
+    spec.extra.update(live.mic_options(args))  # --mic, --mic-channel, --mic-db, --voice-chain
     host = spec.build()
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
@@ -101,12 +111,12 @@ def run(args) -> int:
     except KeyboardInterrupt:
         result["stopped"] = "interrupted"
     finally:
-        win.host.stop()
+        _close_host(win.host)
         signal.signal(signal.SIGINT, old_sigint)
     if "screenshot_error" in result:
         raise RtsepError(f"cannot save the screenshot: {result['screenshot_error']}")
     host = win.host
-    s = host.stats.summary(skip=8)
+    s = host.summary(skip=8) if hasattr(host, "summary") else host.stats.summary(skip=8)
     s.update(result)
     s.update({"gui": win.summary(), "latency": host.latency(), "sample_rate": host.sample_rate,
               "blocksize": host.blocksize, "mode": host.mode, "errors": win.errors})
@@ -119,6 +129,9 @@ def run(args) -> int:
     print(f"stopped ({s['stopped']}): {s['callbacks']} callbacks, {s['dropouts']} dropouts, "
           f"{s['deadline_misses']} deadline misses; GUI {g['fps_mean']} fps (min {g['fps_min']}), "
           f"tick {g['tick_ms_mean']} ms avg / {g['tick_ms_max']} ms max")
+    if getattr(host, "mic", None) is not None:
+        score = "-" if s.get("score") is None else f"{s['score']:.1f}"
+        print(f"microphone: {s.get('mic_latency_samples')} samples to the output; score {score}")
     if args.screenshot:
         print(f"screenshot: {args.screenshot}")
     for e in win.errors:

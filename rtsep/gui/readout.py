@@ -13,7 +13,8 @@ READOUT_ROWS = (
                  ("total", "total"))),
     ("AUDIO", (("state", "state"), ("block", "block"), ("load", "callback load"), ("dropouts", "dropouts"),
                ("misses", "deadline misses"), ("fallbacks", "dry fallbacks"))),
-    ("SEPARATOR", (("model", "model"), ("mode", "mode"), ("vad", "vocal activity"), ("stft", "STFT"))),
+    ("SEPARATOR", (("model", "model"), ("mode", "mode"), ("vad", "vocal activity"), ("stft", "STFT"),
+                   ("ahead", "stems ahead"))),
     ("DISPLAY", (("fps", "GUI"), ("paints", "repaints"), ("tick", "tick"), ("sched", "GUI thread"))),
 )
 
@@ -41,10 +42,22 @@ class RecentLoad:
 
 
 def model_name(host) -> tuple[str, bool]:
-    """``(file stem or processor class, untrained)`` of the host's separator."""
+    """``(file stem or processor class, untrained)`` of the host's separator (the model of
+    the producer when the song is separated ahead of the playhead)."""
     card = getattr(host.separator, "card", None)
-    name = Path(str(card.path)).stem if card is not None else type(host.plugin).__name__
+    ahead = getattr(host, "ahead", None)
+    if card is not None:
+        name = Path(str(card.path)).stem
+    elif ahead is not None:
+        name = f"{_producer(ahead, 'name', 'song')} (ahead)"
+    else:
+        name = type(host.plugin).__name__
     return name, bool(getattr(card, "placeholder", False))
+
+
+def _producer(ahead, attr: str, default):
+    """An attribute of the ahead engine's producer (the separation thread)."""
+    return getattr(getattr(ahead, "producer", None), attr, default)
 
 
 class ReadoutPanel(QtWidgets.QFrame):
@@ -119,6 +132,13 @@ class ReadoutPanel(QtWidgets.QFrame):
             self.set("stft", f"{1000 * sep.stft.n_fft / sr:.0f} ms window, {1000 * sep.stft.hop / sr:.0f} ms hop")
         else:
             self.set("stft", "–")
+        ahead = getattr(host, "ahead", None)
+        if ahead is not None:
+            least = ahead.min_ahead_s
+            self.set("ahead", f"{ahead.ahead_s:.1f} s · {_producer(ahead, 'speed_x', 0.0):.0f}x real time"
+                     + ("" if least is None else f" · least {least:.1f} s"), least is not None and least <= 0)
+        else:
+            self.set("ahead", "–")
 
     def show_display(self, fps: float, target_fps: float, running: bool, paint_fps: float, tick_ms: float,
                      sched: str) -> None:

@@ -1,8 +1,9 @@
 """The live window's pictures of the separation: spectrograms of the input and of the
 separated vocals, and the separator's vocal activity, drawn from the host's taps.
 
-The "separated vocals" picture is derived from the two taps, not from a third tap: the
-host's output is ``out = (g_v - g_a) * vocals + g_a * dry`` where ``dry`` is the input
+When the host separates a song ahead of the playhead (``host.ahead`` is set) the
+"separated vocals" picture is its vocal stem tap (``taps.vocals``), at the input's times.
+Otherwise it is derived from the two taps, not from a third tap: the host's output is ``out = (g_v - g_a) * vocals + g_a * dry`` where ``dry`` is the input
 ``D = algorithmic + hand-off`` samples late, so ``vocals = (out - g_a * dry) / (g_v - g_a)``
 (karaoke: ``dry - out``; vocals: ``out``). Where that is undefined (bypass, or mix with
 equal gains) the second picture shows the output itself and says so.
@@ -61,11 +62,13 @@ class SeparationView:
         cmap = pg.colormap.get("inferno")
         sr = host.sample_rate
         self.delay = int(host.algorithmic_latency + host.handoff_latency)
+        # The song separated ahead: the stems are tapped (the output also holds the microphone).
+        self.stem_tap = getattr(host, "ahead", None) is not None and hasattr(host.taps, "vocals")
         p_in = g.addPlot(row=0, col=0)
         p_in.setTitle("input", size="10pt")
         self.spec_in = ScrollingSpectrogram(p_in, sr, levels=DB_LEVELS, cmap=cmap)
         p_out = g.addPlot(row=1, col=0)
-        p_out.setTitle("separated vocals", size="10pt")
+        p_out.setTitle("separated vocals" + (" (stem at the playhead)" if self.stem_tap else ""), size="10pt")
         self.spec_out = ScrollingSpectrogram(p_out, sr, levels=DB_LEVELS, cmap=cmap, time_offset=self.delay)
         self.bar = pg.ColorBarItem(values=DB_LEVELS, colorMap=cmap, label="dB", interactive=True,
                                    width=14, colorMapMenu=False)
@@ -123,9 +126,11 @@ class SeparationView:
         self._hist_start = self._in_pos
         self._pending = np.zeros(0, dtype=np.float32)  # output waiting for its dry input
         self._pending_start = self._out_pos
+        if self.stem_tap:
+            self._vocals_pos = taps.vocals.read_count
         self.time_offset = taps.input.write_count
         self.spec_in.reset(self._in_pos)
-        self.spec_out.reset(self._out_pos)
+        self.spec_out.reset(self._vocals_pos if self.stem_tap else self._out_pos)
         self.vad_sum.reset()
         self.vad_item.invalidate()
         self._vad_dirty = None
@@ -148,6 +153,11 @@ class SeparationView:
             self._hist = np.concatenate((self._hist, xm)) if len(self._hist) else xm
             self._in_pos = x_start + len(x)
             self.spec_in.feed(xm, x_start)
+        if self.stem_tap:
+            v = taps.vocals.read_new()
+            if len(v):
+                self.spec_out.feed(v.mean(axis=1) if v.shape[1] > 1 else v[:, 0], taps.vocals.read_count - len(v))
+            y = y[:0]  # the output holds the microphone too: not a source of the vocals
         if len(y):
             ym = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
             if y_start != self._pending_start + len(self._pending):

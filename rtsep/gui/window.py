@@ -4,6 +4,8 @@
 * :mod:`.controls`: start/stop, mode, bypass, operating point, levels, devices;
 * :mod:`.separation`: spectrograms of the input and the separated vocals, vocal activity;
 * :mod:`.meters` and :mod:`.readout`: levels, latency, load and display figures;
+* :mod:`.karaoke`: with a microphone (``--mic``), the pitch lane (:mod:`.pitchlane`) and the
+  microphone panel (:mod:`.mic`: its meter, gain and the voice chain's controls);
 * :mod:`.hostspec`: how the host is (re)built, e.g. on a device change.
 
 Threading: everything here runs on the Qt (GUI) thread. The audio thread is never waited
@@ -27,6 +29,7 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 from .canvas import PlotCanvas, dark_palette
 from .controls import ControlsPanel
 from .hostspec import HostSpec
+from .karaoke import KaraokeView, has_karaoke
 from .meters import LevelMeter
 from .priority import GUI_RT_PRIORITY, gui_thread_priority, restore_thread_priority
 from .qtcompat import protect_none
@@ -91,7 +94,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(max(1, int(1000.0 / self.target_fps)))
         self.timer.timeout.connect(self._tick)
         self.timer.start()
-        self.resize(1280, 820)
+        self.resize(1280, 1000 if self.karaoke.host is not None else 820)
         if autostart:
             QtCore.QTimer.singleShot(0, self.start)
 
@@ -124,7 +127,11 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.readout = ReadoutPanel()
         side.addWidget(self.readout, 4)
         mid.addLayout(side)
-        outer.addLayout(mid, 1)
+        outer.addLayout(mid, 3)
+
+        self.karaoke = KaraokeView()
+        self.karaoke.hide()
+        outer.addWidget(self.karaoke, 2)
 
         self.status = QtWidgets.QLabel()
         self.status.setStyleSheet("QLabel { color: #9a9aa5; font-size: 11px; }")
@@ -134,6 +141,13 @@ class LiveWindow(QtWidgets.QMainWindow):
         """Point the display and the controls at ``self.host`` (after a (re)build)."""
         self.view.bind(self.host)
         self.controls.bind(self.host, self.spec)
+        if has_karaoke(self.host):
+            self.karaoke.bind(self.host)
+            self.karaoke.show()
+            if self.height() < 1000:
+                self.resize(self.width(), 1000)
+        else:
+            self.karaoke.hide()
         self._update_readout(force=True)
 
     # ------------------------------------------------------------------ transport
@@ -192,7 +206,8 @@ class LiveWindow(QtWidgets.QMainWindow):
             if was_running:
                 self.start()
             return
-        self.host = host
+        old_host, self.host = self.host, host
+        getattr(old_host, "close", old_host.stop)()  # ends its background threads (a song's producer)
         self._bind_host()
         if was_running:
             self.start()
@@ -234,6 +249,9 @@ class LiveWindow(QtWidgets.QMainWindow):
         elif not self.running:
             self.in_meter.set_levels(0.0, 0.0)
             self.out_meter.set_levels(0.0, 0.0)
+        if self.karaoke.host is self.host and not self.karaoke.isHidden():
+            self.karaoke.update_levels(lv)
+            self.karaoke.update_from_host()
         self.graphics.scene().prepareForPaint()
         self._update_readout()
 
@@ -316,5 +334,6 @@ class LiveWindow(QtWidgets.QMainWindow):
             self._sched_saved = None
         finally:
             self.view.teardown()
+            self.karaoke.teardown()
             self.closed.emit()
         super().closeEvent(event)

@@ -4,5 +4,6 @@ from .base import Plugin
 from .chain import Chain
 from .gain import Gain
 from .drywet import DryWet
+from .spec import ChainSpecError, parse_chain
 
-__all__ = ["Plugin", "Chain", "Gain", "DryWet"]
+__all__ = ["Plugin", "Chain", "Gain", "DryWet", "parse_chain", "ChainSpecError"]

@@ -1,0 +1,217 @@
+"""Spotify's pedalboard as rtsep plugins: its built-in studio effects and VST3 plugins.
+
+pedalboard processes a ``(channels, frames)`` array and returns a *new* one: every call
+allocates the output array and an internal copy of the input (about 10 kB per 128-frame
+stereo block, measured with tracemalloc), in C++ with the GIL released. rtsep copies the
+result into a preallocated ``(max_block, channels)`` output, so what leaves the plugin is,
+as for every rtsep plugin, a view of a buffer that lives as long as the plugin; the
+allocations themselves stay (they are pedalboard's, a few small ``malloc``s per block, on
+the chain's worker thread, never in the audio callback). A chain that must not allocate
+at all uses rtsep's own processors and LV2 plugins.
+
+Streaming uses ``reset=False``. Effects that buffer audio internally and return fewer
+samples than they get (pedalboard's ``PitchShift``, ``MP3Compressor``, ``Resample``, and
+VST3 plugins with latency) would change the stream's length, so they are refused when the
+plugin is built, with a one-line :class:`PedalboardError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RtsepError
+from .base import Plugin
+
+NYQUIST = "nyquist"  # an upper bound of half the sample rate
+# Spec name → (pedalboard class, {parameter: (min, max)}). The ranges are rtsep's, checked
+# before pedalboard sees a value (pedalboard itself checks only some of them).
+BUILTINS: dict[str, tuple[str, dict[str, tuple[float, float | str]]]] = {
+    "reverb": ("Reverb", {"room_size": (0, 1), "damping": (0, 1), "wet_level": (0, 1), "dry_level": (0, 1),
+                          "width": (0, 1), "freeze_mode": (0, 1)}),
+    "compressor": ("Compressor", {"threshold_db": (-100, 0), "ratio": (1, 100), "attack_ms": (0, 1000),
+                                  "release_ms": (0, 10000)}),
+    "limiter": ("Limiter", {"threshold_db": (-100, 0), "release_ms": (0.1, 10000)}),
+    "noise_gate": ("NoiseGate", {"threshold_db": (-120, 0), "ratio": (1, 100), "attack_ms": (0, 1000),
+                                 "release_ms": (0, 10000)}),
+    "delay": ("Delay", {"delay_seconds": (0, 30), "feedback": (0, 1), "mix": (0, 1)}),
+    "chorus": ("Chorus", {"rate_hz": (0, 100), "depth": (0, 1), "centre_delay_ms": (0, 100),
+                          "feedback": (-1, 1), "mix": (0, 1)}),
+    "phaser": ("Phaser", {"rate_hz": (0, 100), "depth": (0, 1), "centre_frequency_hz": (1, NYQUIST),
+                          "feedback": (-1, 1), "mix": (0, 1)}),
+    "distortion": ("Distortion", {"drive_db": (0, 100)}),
+    "clipping": ("Clipping", {"threshold_db": (-100, 0)}),
+    "bitcrush": ("Bitcrush", {"bit_depth": (1, 32)}),
+    "highpass": ("HighpassFilter", {"cutoff_frequency_hz": (1, NYQUIST)}),
+    "lowpass": ("LowpassFilter", {"cutoff_frequency_hz": (1, NYQUIST)}),
+    "peak": ("PeakFilter", {"cutoff_frequency_hz": (1, NYQUIST), "gain_db": (-48, 48), "q": (0.01, 100)}),
+    "lowshelf": ("LowShelfFilter", {"cutoff_frequency_hz": (1, NYQUIST), "gain_db": (-48, 48), "q": (0.01, 100)}),
+    "highshelf": ("HighShelfFilter", {"cutoff_frequency_hz": (1, NYQUIST), "gain_db": (-48, 48), "q": (0.01, 100)}),
+    "invert": ("Invert", {}),
+}
+ALIASES = {"eq": "peak", "gate": "noise_gate"}
+# pedalboard effects that never return as many samples as they get, block by block.
+NOT_STREAMABLE = {"pitch_shift": "PitchShift", "mp3": "MP3Compressor", "resample": "Resample",
+                  "gsm": "GSMFullRateCompressor"}
+VST3_DIRS = ("~/.vst3", "/usr/lib/vst3", "/usr/local/lib/vst3")
+
+
+class PedalboardError(RtsepError):
+    """pedalboard is missing, or one of its effects or a VST3 plugin cannot be used."""
+
+
+def _pedalboard():
+    try:
+        import pedalboard
+    except ImportError as exc:
+        raise PedalboardError(f"built-in effects and VST3 plugins need pedalboard (pip install pedalboard): {exc}") \
+            from None
+    return pedalboard
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def builtin_params(name: str) -> list[tuple[str, float]]:
+    """``(parameter, default)`` of a built-in effect, in pedalboard's constructor order
+    (read from its signature line)."""
+    cls = getattr(_pedalboard(), BUILTINS[name][0])
+    sig = (cls.__init__.__doc__ or "").strip().splitlines()[0]
+    return [(m.group(1), float(m.group(2))) for m in re.finditer(r"(\w+): float = ([-+0-9.eE]+)", sig)]
+
+
+def describe_builtins(sample_rate: float = 48000.0) -> list[dict]:
+    """Every built-in effect with its parameters, defaults and ranges."""
+    out = []
+    for name, (cls, ranges) in BUILTINS.items():
+        params = []
+        for p, default in builtin_params(name):
+            lo, hi = ranges.get(p, (None, None))
+            params.append({"name": p, "default": default, "min": lo,
+                           "max": sample_rate / 2 if hi == NYQUIST else hi})
+        out.append({"name": name, "format": "pedalboard", "class": cls, "params": params,
+                    **({"aliases": [a for a, t in ALIASES.items() if t == name]}
+                       if name in ALIASES.values() else {})})
+    return out
+
+
+def _check_number(where: str, value, lo, hi) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PedalboardError(f"{where}: expects a finite number, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise PedalboardError(f"{where}: {value!r} is out of range [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+class PedalboardPlugin(Plugin):
+    """Any ``pedalboard.Plugin`` on a ``(frames, channels)`` float32 stream.
+
+    The wrapped effect is probed once on silence: one that returns fewer samples than it
+    gets is refused (see the module docstring). ``reset()`` is pedalboard's reset.
+    """
+
+    def __init__(self, effect, sample_rate: int, channels: int, max_block: int = 8192, name: str | None = None):
+        self.effect = effect
+        self.name = name or type(effect).__name__
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.max_block = int(max_block)
+        self._out = np.zeros((self.max_block, self.channels), np.float32)
+        probe = np.zeros((self.channels, min(256, self.max_block)), np.float32)
+        try:
+            got = effect.process(probe, float(self.sample_rate), reset=False).shape
+        except Exception as exc:
+            raise PedalboardError(f"{self.name}: fails on a {self.channels}-channel stream: {_first_line(exc)}") from None
+        if got != probe.shape:
+            raise PedalboardError(f"{self.name}: returns {got[-1]} frames for {probe.shape[1]} (it buffers audio "
+                                  "internally), so it cannot run in a stream")
+        self.reset()
+
+    def reset(self) -> None:
+        self.effect.reset()
+        # pedalboard guesses the channel axis from the shape and forgets it on reset: a
+        # non-square empty block tells it, so a later (2, 2) block is not ambiguous.
+        self.effect.process(np.zeros((self.channels, 0), np.float32), float(self.sample_rate), reset=False)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        n = block.shape[0]
+        y = self.effect.process(block.T, float(self.sample_rate), buffer_size=self.max_block, reset=False)
+        if y.shape != (self.channels, n):
+            raise PedalboardError(f"{self.name}: returned {y.shape[-1]} frames for {n}")
+        out = self._out[:n]
+        np.copyto(out, y.T)
+        return out
+
+    def __repr__(self):
+        return f"PedalboardPlugin({self.effect!r})"
+
+
+def builtin(name: str, sample_rate: int, channels: int, max_block: int = 8192, *args, **params) -> PedalboardPlugin:
+    """A built-in effect by its spec name (``reverb``, ``compressor``...); parameters by
+    keyword or in pedalboard's order, range-checked."""
+    name = ALIASES.get(name, name)
+    if name in NOT_STREAMABLE:
+        raise PedalboardError(f"{name}: pedalboard's {NOT_STREAMABLE[name]} buffers audio internally and returns "
+                              "fewer samples than it gets, so it cannot run in a stream")
+    if name not in BUILTINS:
+        raise PedalboardError(f"no built-in effect {name!r}")
+    cls_name, ranges = BUILTINS[name]
+    order = [p for p, _ in builtin_params(name)]
+    if len(args) > len(order):
+        raise PedalboardError(f"{name}: takes at most {len(order)} positional values, got {len(args)}")
+    values = dict(zip(order, args))
+    for key, value in params.items():
+        if key not in order:
+            raise PedalboardError(f"{name}: no parameter {key!r} (parameters: {', '.join(order) or 'none'})")
+        if key in values:
+            raise PedalboardError(f"{name}: {key!r} given twice")
+        values[key] = value
+    for key, value in values.items():
+        lo, hi = ranges.get(key, (None, None))
+        values[key] = _check_number(f"{name}: {key}", value, lo, sample_rate / 2 if hi == NYQUIST else hi)
+    try:
+        effect = getattr(_pedalboard(), cls_name)(**values)
+    except (TypeError, ValueError) as exc:
+        raise PedalboardError(f"{name}: {_first_line(exc)}") from None
+    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=name)
+
+
+def vst3(path: str, sample_rate: int, channels: int, max_block: int = 8192, **params) -> PedalboardPlugin:
+    """A VST3 plugin (a ``.vst3`` bundle) through pedalboard; parameters by pedalboard's
+    Python names (``rtsep plugins`` does not load plugins to list them: see the plugin's
+    own documentation, or ``pedalboard.load_plugin(path).parameters``)."""
+    p = Path(os.path.expanduser(path))
+    if not p.exists():
+        raise PedalboardError(f"no VST3 plugin at {path!r}")
+    try:
+        effect = _pedalboard().VST3Plugin(str(p))
+    except Exception as exc:  # pedalboard raises ImportError/RuntimeError for unloadable bundles
+        raise PedalboardError(f"{path}: cannot load as a VST3 plugin: {_first_line(exc)}") from None
+    known = effect.parameters
+    for key, value in params.items():
+        if key not in known:
+            raise PedalboardError(f"{p.name}: no parameter {key!r} (parameters: {', '.join(known) or 'none'})")
+        try:
+            setattr(effect, key, value)
+        except (TypeError, ValueError) as exc:
+            raise PedalboardError(f"{p.name}: {key}: {_first_line(exc)}") from None
+    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=p.stem)
+
+
+def installed_vst3(dirs=VST3_DIRS) -> list[dict]:
+    """``.vst3`` bundles in the standard folders (``VST3_PATH`` adds folders, ``:``-separated);
+    listed by path and name without loading them (loading runs the plugin's code)."""
+    extra = [d for d in os.environ.get("VST3_PATH", "").split(os.pathsep) if d]
+    found = []
+    for d in [*extra, *dirs]:
+        root = Path(os.path.expanduser(d))
+        if root.is_dir():
+            found += [{"path": str(b), "name": b.stem, "format": "vst3"}
+                      for b in sorted(root.rglob("*.vst3")) if not any(p.suffix == ".vst3" for p in b.parents)]
+    return found

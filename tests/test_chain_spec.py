@@ -1,0 +1,100 @@
+"""The chain spec parser: what it builds, and everything it refuses before audio runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtsep.errors import RtsepError
+from rtsep.plugins import Chain, DryWet, Gain
+from rtsep.plugins.spec import ChainSpecError, parse_chain, parse_spec
+
+pedalboard = pytest.importorskip("pedalboard", reason="pedalboard (PyPI) is not installed")
+
+
+def test_syntax_is_calls_with_literals():
+    calls = parse_spec('lv2("urn:x", roomsize=20, on=True), reverb, gain(-3), drywet(reverb(room_size=0.3), wet=+0.5),')
+    assert [c.name for c in calls] == ["lv2", "reverb", "gain", "drywet"]
+    assert calls[0].args == ("urn:x",) and calls[0].kwargs == {"roomsize": 20, "on": True}
+    assert calls[1].args == () and calls[2].args == (-3,)
+    inner = calls[3].args[0]
+    assert inner.name == "reverb" and inner.kwargs == {"room_size": 0.3} and calls[3].kwargs == {"wet": 0.5}
+    assert parse_spec("   ") == []
+
+
+def test_builds_a_working_chain_of_own_and_pedalboard_plugins(rng):
+    chain = parse_chain("gain(-6), highpass(cutoff_frequency_hz=20), eq(1000, 0, 1), drywet(reverb(), wet=0)",
+                        sample_rate=48000, channels=2, max_block=256)
+    assert isinstance(chain, Chain) and len(chain) == 4
+    assert isinstance(chain[0], Gain) and isinstance(chain[3], DryWet)
+    assert chain.latency_samples == 0 and chain.max_block == 256
+    x = (0.1 * rng.standard_normal((256, 2))).astype(np.float32)
+    y = chain.process(x)
+    assert y.shape == (256, 2) and y.dtype == np.float32
+    # -6 dB, a 20 Hz high-pass and a flat peak filter: close to half the input, not the input
+    assert 0.4 < np.std(y) / np.std(x) < 0.6
+
+
+def test_separator_in_a_spec_adds_its_latency(placeholder_model):
+    chain = parse_chain(f'separator(model="{placeholder_model}", mode="vocals"), gain(0)', 48000, 2)
+    assert chain[0].mode == "vocals" and chain.latency_samples == 575
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("__import__('os').system('touch /tmp/rtsep-pwned')", "plain name"),
+    ("__import__('os')", "unknown plugin '__import__'"),
+    ("os.system('x')", "plain name"),
+    ("gain(x)", "the name 'x'"),
+    ("gain(len('abc'))", "a call as a value"),
+    ("gain(().__class__)", "attribute access"),
+    ("gain(1 + 2)", "an operator"),
+    ("gain([1][0])", "subscript"),
+    ("gain(**{'db': 3})", "**kwargs"),
+    ("gain(*[3])", "*args"),
+    ("gain(-3) + gain(3)", "other than a call"),
+    ("lambda: gain()", "other than a call"),
+    ("[gain()]", "other than a call"),
+    ("gain(-3", "invalid syntax"),
+    ("()", "no plugin"),
+    ("gain('loud')", "must be a finite number"),
+    ("gain(1e400)", "must be a finite number"),
+    ("gain(True)", "must be a finite number"),
+    ("gain(3, 4)", "too many positional"),
+    ("gain(db=3, boost=1)", "unexpected keyword argument 'boost'"),
+    ("flanger()", "unknown plugin 'flanger'"),
+    ("reverb(room_size=2)", "out of range [0, 1]"),
+    ("reverb(size=0.5)", "no parameter 'size'"),
+    ("reverb(room_size='big')", "finite number"),
+    ("highpass(30000)", "out of range [1, 24000]"),
+    ("pitch_shift(2)", "cannot run in a stream"),
+    ("drywet(3)", "must be a plugin call"),
+    ("separator(mode='loud')", "mode must be one of"),
+    ("vst3('/no/such/plugin.vst3')", "no VST3 plugin"),
+    ("gain(0)" + ", gain(0)" * 1000, "characters long"),
+])
+def test_refuses_with_one_line(spec, expected, tmp_path):
+    with pytest.raises(ChainSpecError) as info:
+        parse_chain(spec, 48000, 2)
+    msg = str(info.value)
+    assert expected in msg and "\n" not in msg
+    assert isinstance(info.value, RtsepError)
+
+
+def test_error_names_the_element_at_fault():
+    with pytest.raises(ChainSpecError, match=r"chain element 2 `reverb\(room_size=5\)`"):
+        parse_chain("gain(-3), reverb(room_size=5)", 48000, 2)
+
+
+def test_nothing_is_evaluated(tmp_path, monkeypatch):
+    """Even a spec that would run code if evaluated leaves no trace."""
+    target = tmp_path / "pwned"
+    monkeypatch.chdir(tmp_path)
+    for spec in (f"__import__('pathlib').Path('{target}').touch()", f"open('{target}', 'w')"):
+        with pytest.raises(ChainSpecError):
+            parse_chain(spec, 48000, 2)
+    assert not target.exists()
+
+
+def test_bad_stream_shape_is_refused():
+    with pytest.raises(ChainSpecError, match="positive sample rate"):
+        parse_chain("gain(0)", 0, 2)

@@ -1,5 +1,5 @@
 """The drawing surface of the live window: a pyqtgraph scene in a plain ``QGraphicsView``
-(:class:`PlotCanvas`), a repaint counter, and the window's dark palette."""
+(:class:`PlotCanvas`), a repaint counter, and the window's dark look (palette, side panels)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ def dark_palette(app) -> None:
                    (role.ToolTipText, c(225, 225, 230)), (role.PlaceholderText, c(130, 130, 140))):
         pal.setColor(r, col)
     app.setPalette(pal)
+
+
+def side_panel(frame, name: str, width: int) -> None:
+    """Style ``frame`` as one of the window's side panels (dark box, small text)."""
+    frame.setObjectName(name)
+    frame.setFixedWidth(width)
+    frame.setStyleSheet(f"#{name} {{ background: #16171b; border: 1px solid #303038; border-radius: 4px; }} "
+                        "QLabel { font-size: 11px; }")
 
 
 class PaintCounter(QtCore.QObject):

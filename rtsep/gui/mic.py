@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
+from .canvas import side_panel
 from .meters import LevelMeter
 from .voicechain import VoiceChainControls
 
@@ -24,10 +25,7 @@ class MicPanel(QtWidgets.QFrame):
     def __init__(self, chain=None, width: int = 270, parent=None):
         super().__init__(parent)
         self.mic = None
-        self.setObjectName("mic")
-        self.setFixedWidth(width)
-        self.setStyleSheet("#mic { background: #16171b; border: 1px solid #303038; border-radius: 4px; } "
-                           "QLabel { font-size: 11px; }")
+        side_panel(self, "mic", width)
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(6, 6, 6, 6)
         self.meter = LevelMeter("mic")

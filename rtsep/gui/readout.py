@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from pyqtgraph.Qt import QtWidgets
 
+from .canvas import side_panel
+
 READOUT_ROWS = (
     ("LATENCY", (("alg", "algorithmic"), ("handoff", "hand-off"), ("device", "device in + out"),
                  ("total", "total"))),
@@ -65,10 +67,7 @@ class ReadoutPanel(QtWidgets.QFrame):
 
     def __init__(self, rows=READOUT_ROWS, width: int = 270, parent=None):
         super().__init__(parent)
-        self.setObjectName("readout")
-        self.setFixedWidth(width)
-        self.setStyleSheet("#readout { background: #16171b; border: 1px solid #303038; "
-                           "border-radius: 4px; } QLabel { font-size: 11px; }")
+        side_panel(self, "readout", width)
         grid = QtWidgets.QGridLayout(self)
         grid.setContentsMargins(8, 6, 8, 6)
         grid.setVerticalSpacing(3)

@@ -84,6 +84,17 @@ def _session(path: str, threads: int):
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def open_session(path: str, threads: int):
+    """An ONNX Runtime session for ``path``; a one-line :class:`ModelError` if it cannot load."""
+    if not Path(path).is_file():
+        raise ModelError(f"model file not found: {path}")
+    try:
+        return _session(path, threads)
+    except Exception as exc:  # onnxruntime raises several types for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+
+
 class MaskModel:
     """An ONNX mask network with its recurrent state.
 
@@ -94,13 +105,7 @@ class MaskModel:
 
     def __init__(self, path: str | os.PathLike, threads: int = 1):
         path = str(path)
-        if not Path(path).is_file():
-            raise ModelError(f"model file not found: {path}")
-        try:
-            self._sess = _session(path, threads)
-        except Exception as exc:  # onnxruntime raises several types for a bad file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+        self._sess = open_session(path, threads)
         self.card = self._read_card(path)
         self._check_io()
         self._init_buffers()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -98,3 +100,66 @@ def test_nothing_is_evaluated(tmp_path, monkeypatch):
 def test_bad_stream_shape_is_refused():
     with pytest.raises(ChainSpecError, match="positive sample rate"):
         parse_chain("gain(0)", 0, 2)
+
+
+@pytest.mark.parametrize("spec, cls, params", [
+    ("reverb(room_size=0.7, wet_level=0.5)", "Reverb", dict(room_size=0.7, wet_level=0.5)),
+    ("chorus(mix=0.5)", "Chorus", dict(mix=0.5)),
+    ("compressor(-20, 4)", "Compressor", dict(threshold_db=-20, ratio=4)),
+])
+def test_pedalboard_effects_stream_like_pedalboard_itself(spec, cls, params, rng):
+    """Blocks of changing sizes, including 2 frames of a stereo stream (a square block,
+    which pedalboard cannot orient by itself), give pedalboard's whole-signal result."""
+    x = (0.3 * rng.standard_normal((24000, 2))).astype(np.float32)
+    # rtsep's reset runs one max_block of silence (see PedalboardPlugin.reset)
+    primed = np.concatenate([np.zeros((2048, 2), np.float32), x])
+    ref = getattr(pedalboard, cls)(**params).process(primed.T.copy(), 48000.0).T[2048:]
+    plugin = parse_chain(spec, 48000, 2, max_block=2048)[0]
+    out, i, sizes = [], 0, (2, 3, 128, 2048, 333)
+    while i < len(x):
+        n = sizes[len(out) % len(sizes)]
+        out.append(plugin.process(x[i:i + n]).copy())
+        i += n
+    y = np.concatenate(out)
+    assert y.shape == x.shape
+    assert np.max(np.abs(y - ref)) < 1e-4 * np.max(np.abs(ref))
+    assert np.max(np.abs(y[:, 0] - ref[:, 1])) > 1e-2  # the channels were not swapped
+
+
+def _process(tmp_path, audio, rate, spec, *extra):
+    from conftest import run_cli
+    import soundfile as sf
+
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, audio, rate, subtype="FLOAT")
+    proc = run_cli("process", str(src), "-o", str(dst), "--chain", spec, *extra)
+    return proc, dst
+
+
+def test_process_keeps_rate_channels_length_and_alignment(tmp_path, rng, placeholder_model):
+    import soundfile as sf
+
+    x = (0.1 * rng.standard_normal((22050 + 17, 1))).astype(np.float32)
+    proc, dst = _process(tmp_path, x, 44100, f'separator(model="{placeholder_model}", mode="mix"), gain(-6)',
+                         "--blocksize", "1000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    y, rate = sf.read(dst, dtype="float32", always_2d=True)
+    assert rate == 44100 and y.shape == x.shape and summary["latency_samples"] > 0
+    # mix at 0 dB / 0 dB gives back the input; compensated, it is aligned with it, at -6 dB
+    assert np.max(np.abs(y - x * 10 ** (-6 / 20))) < 1e-4
+
+
+def test_process_zeroes_nan_input_and_keeps_existing_outputs(tmp_path, rng):
+    import soundfile as sf
+
+    x = (0.1 * rng.standard_normal((4800, 2))).astype(np.float32)
+    x[100, 1] = np.nan
+    proc, dst = _process(tmp_path, x, 48000, "gain(0)", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["nonfinite_samples"] == 1
+    y, _ = sf.read(dst, dtype="float32", always_2d=True)
+    assert np.isfinite(y).all() and y[100, 1] == 0 and y[100, 0] == x[100, 0]
+    before = dst.read_bytes()
+    proc, _ = _process(tmp_path, x, 48000, "gain(-6)")
+    assert proc.returncode != 0 and "exists" in proc.stderr and dst.read_bytes() == before

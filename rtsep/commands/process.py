@@ -19,6 +19,9 @@ from ..io.audiofile import atomic_outputs, open_input
 from ..plugins.base import Plugin
 from ..plugins.spec import parse_chain
 
+MAX_BLOCK = 8192
+MIN_TAIL = 64  # frames: no block but a file shorter than this is smaller
+
 
 def add_parser(sub):
     p = sub.add_parser("process", help="run a chain of plugins (LV2, VST3, effects, separator) over a file",
@@ -50,8 +53,8 @@ def compensated(plugin: Plugin, blocks: Iterable[np.ndarray], channels: int) -> 
             if len(out) > drop:
                 yield out[drop:]
     zeros = np.zeros((min(step, 4096), channels), np.float32)
-    while pending > 0:
-        out = plugin.process(zeros[:min(len(zeros), pending + skip)])
+    while pending > 0:  # whole blocks of silence: the tail beyond what is owed is dropped
+        out = plugin.process(zeros)
         drop = min(skip, len(out))
         skip -= drop
         take = min(len(out) - drop, pending)
@@ -70,14 +73,19 @@ def run(args) -> int:
         raise AudioFileError(f"{dst} is the input file; write the output elsewhere")
     with open_input(src) as f:
         rate, channels, frames = f.samplerate, f.channels, f.frames
-        chain = parse_chain(args.chain, rate, channels, max_block=min(args.blocksize, 8192))
+        blocksize = min(args.blocksize, MAX_BLOCK)
+        chain = parse_chain(args.chain, rate, channels, max_block=blocksize + MIN_TAIL)
         nonfinite = 0
 
         def blocks():
             nonlocal nonfinite
             while True:
+                left = frames - f.tell()
+                # a short last block joins the one before (pedalboard cannot orient a block
+                # of fewer frames than channels)
+                n = left if left < blocksize + MIN_TAIL else blocksize
                 try:
-                    block = f.read(args.blocksize, dtype="float32", always_2d=True)
+                    block = f.read(n, dtype="float32", always_2d=True)
                 except Exception as exc:
                     raise AudioFileError(f"{src}: cannot decode ({str(exc).strip()[:120]})") from None
                 if not len(block):

@@ -206,7 +206,7 @@ class Lv2Plugin(Plugin):
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """``(frames, channels)`` float32 in, a view of the preallocated output out."""
-        n = block.shape[0]
+        n = len(block)
         if block.ndim != 2 or block.shape[1] != self.channels or n > self.max_block:
             raise ValueError(f"expected a (frames <= {self.max_block}, {self.channels}) block, got {block.shape}")
         for buf, chans in self._in_views:

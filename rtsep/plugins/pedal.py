@@ -113,7 +113,7 @@ class PedalboardPlugin(Plugin):
     """Any ``pedalboard.Plugin`` on a ``(frames, channels)`` float32 stream.
 
     The wrapped effect is probed once on silence: one that returns fewer samples than it
-    gets is refused (see the module docstring). ``reset()`` is pedalboard's reset.
+    gets is refused (see the module docstring).
     """
 
     def __init__(self, effect, sample_rate: int, channels: int, max_block: int = 8192, name: str | None = None):
@@ -134,18 +134,30 @@ class PedalboardPlugin(Plugin):
         self.reset()
 
     def reset(self) -> None:
+        """pedalboard's reset, then ``max_block`` frames of silence. pedalboard prepares an
+        effect again, clearing its state mid-stream, whenever a block is larger than any
+        since the last reset; running the largest block once here means that never happens
+        while streaming. (It also tells pedalboard which axis holds the channels, which it
+        guesses from the shape and forgets on reset.) Silence leaves a cleared effect
+        cleared; only modulation (chorus, phaser) is ``max_block`` samples further on."""
         self.effect.reset()
-        # pedalboard guesses the channel axis from the shape and forgets it on reset: a
-        # non-square empty block tells it, so a later (2, 2) block is not ambiguous.
-        self.effect.process(np.zeros((self.channels, 0), np.float32), float(self.sample_rate), reset=False)
+        self.effect.process(np.zeros((self.channels, max(self.max_block, self.channels + 1)), np.float32),
+                            float(self.sample_rate), buffer_size=self.max_block, reset=False)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         n = block.shape[0]
-        y = self.effect.process(block.T, float(self.sample_rate), buffer_size=self.max_block, reset=False)
-        if y.shape != (self.channels, n):
-            raise PedalboardError(f"{self.name}: returned {y.shape[-1]} frames for {n}")
+        x = block.T
+        if 0 < n < self.channels:
+            # pedalboard takes the smaller axis for the channels, so it cannot read a block
+            # of fewer frames than channels: it gets one padded with silence (the effect
+            # hears channels - n extra zero samples; hosts use blocks of 16 frames or more).
+            x = np.zeros((self.channels, self.channels), np.float32)
+            x[:, :n] = block.T
+        y = self.effect.process(x, float(self.sample_rate), buffer_size=self.max_block, reset=False)
+        if y.shape != x.shape:
+            raise PedalboardError(f"{self.name}: returned {y.shape[-1]} frames for {x.shape[-1]}")
         out = self._out[:n]
-        np.copyto(out, y.T)
+        np.copyto(out, y[:, :n].T)
         return out
 
     def __repr__(self):

@@ -45,15 +45,6 @@ def _route(n_in: int, n_out: int, channels: int, uri: str):
     return 1, in_map, out_map
 
 
-def _mix_into(dst: np.ndarray, srcs: list, pick) -> None:
-    """``dst`` = mean of ``pick(s)`` over ``srcs`` (a copy when there is one), in place."""
-    np.copyto(dst, pick(srcs[0]))
-    if len(srcs) > 1:
-        for s in srcs[1:]:
-            np.add(dst, pick(s), out=dst)
-        np.multiply(dst, np.float32(1.0 / len(srcs)), out=dst)
-
-
 class Lv2Plugin(Plugin):
     """An installed LV2 plugin on a ``(frames, channels)`` float32 stream.
 
@@ -109,8 +100,9 @@ class Lv2Plugin(Plugin):
             for index, addr in wiring:
                 inst.connect(index, addr)
         # Views bound once: the per-block loop only slices them.
-        self._in_views = [(self._audio_in[i, j], chans) for i, j, chans in self._in_map]
-        self._out_views = [(c, [self._audio_out[i, j] for i, j in srcs]) for c, srcs in self._out_map]
+        self._in_views = [(self._audio_in[i, j], chans, np.float32(1.0 / len(chans))) for i, j, chans in self._in_map]
+        self._out_views = [(c, [self._audio_out[i, j] for i, j in srcs], np.float32(1.0 / len(srcs)))
+                           for c, srcs in self._out_map]
         for name, value in controls.items():
             self.set(name, value)
         for inst in self._instances:
@@ -209,13 +201,23 @@ class Lv2Plugin(Plugin):
         n = len(block)
         if block.ndim != 2 or block.shape[1] != self.channels or n > self.max_block:
             raise ValueError(f"expected a (frames <= {self.max_block}, {self.channels}) block, got {block.shape}")
-        for buf, chans in self._in_views:
-            _mix_into(buf[:n], chans, lambda c: block[:, c])
+        for buf, chans, scale in self._in_views:  # each input port: one channel, or the mean of several
+            dst = buf[:n]
+            np.copyto(dst, block[:, chans[0]])
+            if len(chans) > 1:
+                for c in chans[1:]:
+                    np.add(dst, block[:, c], out=dst)
+                np.multiply(dst, scale, out=dst)
         for inst in self._instances:
             inst.run(n)
         out = self._out[:n]
-        for c, srcs in self._out_views:
-            _mix_into(out[:, c], srcs, lambda s: s[:n])
+        for c, srcs, scale in self._out_views:  # each channel: one output port, or the mean of several
+            dst = out[:, c]
+            np.copyto(dst, srcs[0][:n])
+            if len(srcs) > 1:
+                for s in srcs[1:]:
+                    np.add(dst, s[:n], out=dst)
+                np.multiply(dst, scale, out=dst)
         return out
 
     def close(self) -> None:

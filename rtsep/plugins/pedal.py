@@ -39,7 +39,7 @@ BUILTINS: dict[str, tuple[str, dict[str, tuple[float, float | str]]]] = {
     "noise_gate": ("NoiseGate", {"threshold_db": (-120, 0), "ratio": (1, 100), "attack_ms": (0, 1000),
                                  "release_ms": (0, 10000)}),
     "delay": ("Delay", {"delay_seconds": (0, 30), "feedback": (0, 1), "mix": (0, 1)}),
-    "chorus": ("Chorus", {"rate_hz": (0, 100), "depth": (0, 1), "centre_delay_ms": (0, 100),
+    "chorus": ("Chorus", {"rate_hz": (0, 100), "depth": (0, 1), "centre_delay_ms": (1, 100),
                           "feedback": (-1, 1), "mix": (0, 1)}),
     "phaser": ("Phaser", {"rate_hz": (0, 100), "depth": (0, 1), "centre_frequency_hz": (1, NYQUIST),
                           "feedback": (-1, 1), "mix": (0, 1)}),

@@ -13,7 +13,7 @@ import sys
 from .errors import RtsepError
 
 # Each module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = ("separate", "info", "demo", "devices", "live", "latency", "gui", "plugins", "process")
+COMMANDS = ("separate", "info", "demo", "devices", "live", "latency", "gui", "plugins", "process", "melody")
 
 
 def build_parser() -> argparse.ArgumentParser:

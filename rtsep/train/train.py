@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .separate import evaluate, separate_batch, shift_lookahead  # noqa: F401  (public here too)
+
 CONFIGS = {
     # STFT: 1024/96/192 at 16 kHz -> 191 samples (11.94 ms) algorithmic latency
     "low": dict(n_fft=1024, hop=96, synthesis_len=192, enc=256, hidden=256, layers=2),
@@ -109,124 +111,6 @@ def parse_args(argv=None):
 def lr_at(frac, step, base, warmup=100):
     w = min(1.0, (step + 1) / warmup)
     return base * w * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
-
-
-def shift_lookahead(m, vad, lookahead):
-    """Pair the output at step t with frame t - lookahead; the last ``lookahead`` frames get
-    the last mask (they are excluded from losses and scores)."""
-    if not lookahead:
-        return m, vad
-    import torch
-
-    m = torch.cat([m[:, lookahead:], m[:, -1:].expand(-1, lookahead, -1)], dim=1)
-    vad = torch.cat([vad[:, lookahead:], vad[:, -1:].expand(-1, lookahead)], dim=1)
-    return m, vad
-
-
-def separate_batch(net, stft, mix, lookahead=0):
-    """Vocal estimate through the engine's STFT and ISTFT.
-
-    ``mix``: ``(B, N)`` mono or ``(B, 2, N)`` stereo (L, R; needs a ``StereoMaskNet``, fed mid
-    and side). Returns the vocal estimate and the resynthesised mixture (each the shape of
-    ``mix``, aligned with it), ``vad`` ``(B, frames)`` and the frame count. A stereo net on
-    mono input sees a zero side."""
-    import torch
-
-    from .model import StereoMaskNet, spec_to_ri
-
-    b = mix.shape[0]
-    X = stft.analysis(mix.reshape(-1, mix.shape[-1]))  # (B * channels, frames, bins)
-    state = net.zero_state(b)
-    if mix.dim() == 2:
-        ri = spec_to_ri(X)
-        if isinstance(net, StereoMaskNet):
-            m, _, vad, _ = net(ri, torch.zeros_like(ri), state)
-        else:
-            m, vad, _ = net(ri, state)
-        m, vad = shift_lookahead(m, vad, lookahead)
-        Y = X * m
-    else:
-        X2 = X.reshape(b, 2, *X.shape[1:])
-        mid, side = (X2[:, 0] + X2[:, 1]) / 2, (X2[:, 0] - X2[:, 1]) / 2
-        m, ms, vad, _ = net(spec_to_ri(mid), spec_to_ri(side), state)
-        ms, _ = shift_lookahead(ms, vad, lookahead)
-        m, vad = shift_lookahead(m, vad, lookahead)
-        vm, vs = mid * m, side * ms
-        Y = torch.stack([vm + vs, vm - vs], 1).reshape(X.shape)
-    yv = stft.synthesis(Y).reshape(*mix.shape[:-1], -1)
-    ym = stft.synthesis(X).reshape(*mix.shape[:-1], -1)
-    return yv, ym, vad, X.shape[1]
-
-
-def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
-    """Validation on the protocol's 0 dB full-clip mixtures: length-weighted vocal NSDR, accomp
-    NSDR (plain SNR-style SDR), and VAD accuracy per threshold."""
-    import torch
-
-    from .data import SR
-
-    net.eval()
-    tot_len, acc_v, acc_a = 0, 0.0, 0.0
-    vads, labs = [], []
-    hop = stft.hop
-    with torch.no_grad():
-        for n in names:
-            v, a = data.clip(n)
-            a = a * np.sqrt(np.mean(v.astype(np.float64) ** 2) / (np.mean(a.astype(np.float64) ** 2) + 1e-12))
-            L = len(v) - len(v) % hop
-            v, a = v[:L].astype(np.float32), a[:L].astype(np.float32)
-            mix = v + a
-            yv, _, vad, n_frames = separate_batch(net, stft, torch.from_numpy(mix)[None], lookahead)
-            yv = yv[0].numpy()
-            valid = L - (stft.m - hop) - lookahead * hop
-            yv, vv, aa, mm = yv[:valid], v[:valid], a[:valid], mix[:valid]
-            ya = mm - yv
-
-            def sdr(est, ref):
-                return 10 * np.log10(np.sum(ref.astype(np.float64) ** 2) / (np.sum((ref - est).astype(np.float64) ** 2) + 1e-12))
-
-            acc_v += valid * (sdr(yv, vv) - sdr(mm, vv))
-            acc_a += valid * (sdr(ya, aa) - sdr(mm, aa))
-            tot_len += valid
-            lab = data.clip_vad(n)
-            centres = np.arange(n_frames) * hop + hop - stft.m // 2
-            keep = n_frames - lookahead
-            vads.append(vad[0].numpy()[:keep])
-            labs.append(lab[np.clip(centres, 0, len(lab) - 1)][:keep])
-    net.train()
-    vads, labs = np.concatenate(vads), np.concatenate(labs)
-    accs = {float(t): float(np.mean((vads > t) == (labs > 0))) for t in vad_thresholds}
-    return acc_v / tot_len, acc_a / tot_len, accs
-
-
-def _init_from(net, path: str, cfg: dict) -> dict:
-    """Load a mono ONNX model's weights into ``net`` (see :mod:`rtsep.train.warmstart`);
-    returns what the card records about the parent."""
-    import json as _json
-
-    from ..model.onnx_model import MaskModel
-    from .model import StereoMaskNet
-    from .warmstart import mono_config, mono_state_dict
-
-    card = MaskModel(path).card
-    sd = mono_state_dict(path)
-    got = dict(mono_config(sd), n_fft=card.n_fft, hop=card.hop, synthesis_len=card.synthesis_len,
-               lookahead=card.lookahead_frames)
-    want = dict(enc=cfg["enc"], hidden=cfg["hidden"], layers=cfg["layers"], n_fft=cfg["n_fft"], hop=cfg["hop"],
-                synthesis_len=cfg["synthesis_len"], lookahead=cfg.get("lookahead", 0))
-    if got != want:
-        raise SystemExit(f"error: --init-from {path} has {got}, the config needs {want}")
-    if isinstance(net, StereoMaskNet):
-        net.init_from_mono(sd)
-    else:
-        net.load_state_dict(sd)
-    try:
-        t = _json.loads(card.extra.get("training", "{}"))
-    except ValueError:
-        t = {}
-    return dict(path=str(path), name=card.name, steps=t.get("steps"), minutes=t.get("minutes"),
-                batch=t.get("batch"), procs=t.get("procs", 1), crop_seconds=t.get("crop_seconds"),
-                command=t.get("command"))
 
 
 def main(argv=None):
@@ -348,7 +232,9 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                                                       dropout=args.dropout)
     parent = None
     if args.init_from:
-        parent = _init_from(net, args.init_from, cfg)
+        from .warmstart import init_from_onnx
+
+        parent = init_from_onnx(net, args.init_from, cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
     ema = None
     if args.ema:
@@ -367,6 +253,10 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         ck = torch.load(last, weights_only=False)
         net.load_state_dict(ck["net"])
         best_weights = ck.get("best_net")
+        st = ck["state"]
+        if args.state and best_weights is None and st.get("best_step") == st["step"] \
+                and st.get("best_weights", "net") == "net":
+            best_weights = copy.deepcopy(ck["net"])  # saved at its best validation: the net is the best
         if ema is not None:
             ema.load_state_dict(ck.get("ema", ck["net"]))
         opt.load_state_dict(ck["opt"])
@@ -426,10 +316,16 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         dict exported from this checkpoint (default: the trained net)."""
         tmp = Path(str(path) + ".tmp")
         extra_keys = dict(ema=ema.state_dict()) if ema is not None else {}
+        opt_state = opt.state_dict()
         if args.state:
-            extra_keys["best_net"] = best_weights
+            # a file kept in the repository: the best weights only when they are not the net's,
+            # Adam's moments in bfloat16 (load_state_dict casts them back to float32)
+            net_is_best = state.get("best_step") == state["step"] and state.get("best_weights", "net") == "net"
+            extra_keys["best_net"] = None if net_is_best else best_weights
+            opt_state = dict(opt_state, state={i: {k: (v.to(torch.bfloat16) if k.startswith("exp_avg") else v)
+                                                   for k, v in st.items()} for i, st in opt_state["state"].items()})
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt.state_dict(), state=state,
+        torch.save(dict(net=net.state_dict() if weights is None else weights, opt=opt_state, state=state,
                         cfg=cfg, args=vars(args), rngs=rngs, **extra_keys), tmp)
         tmp.replace(path)
 

@@ -7,6 +7,8 @@ The exporter (``rtsep.train.export``) writes the linear layers as MatMul initial
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
@@ -47,3 +49,30 @@ def mono_config(sd: dict) -> dict:
     """``enc``, ``hidden``, ``layers`` of a state dict from :func:`mono_state_dict`."""
     layers = sum(1 for k in sd if k.startswith("gru.weight_ih_l"))
     return dict(enc=sd["enc.bias"].shape[0], hidden=sd["gru.weight_hh_l0"].shape[1], layers=layers)
+
+
+def init_from_onnx(net, path: str, cfg: dict) -> dict:
+    """Load a mono ONNX model's weights into ``net`` (see :mod:`rtsep.train.warmstart`);
+    returns what the card records about the parent."""
+    from ..model.onnx_model import MaskModel
+    from .model import StereoMaskNet
+
+    card = MaskModel(path).card
+    sd = mono_state_dict(path)
+    got = dict(mono_config(sd), n_fft=card.n_fft, hop=card.hop, synthesis_len=card.synthesis_len,
+               lookahead=card.lookahead_frames)
+    want = dict(enc=cfg["enc"], hidden=cfg["hidden"], layers=cfg["layers"], n_fft=cfg["n_fft"], hop=cfg["hop"],
+                synthesis_len=cfg["synthesis_len"], lookahead=cfg.get("lookahead", 0))
+    if got != want:
+        raise SystemExit(f"error: --init-from {path} has {got}, the config needs {want}")
+    if isinstance(net, StereoMaskNet):
+        net.init_from_mono(sd)
+    else:
+        net.load_state_dict(sd)
+    try:
+        t = json.loads(card.extra.get("training", "{}"))
+    except ValueError:
+        t = {}
+    return dict(path=str(path), name=card.name, steps=t.get("steps"), minutes=t.get("minutes"),
+                batch=t.get("batch"), procs=t.get("procs", 1), crop_seconds=t.get("crop_seconds"),
+                command=t.get("command"))

@@ -163,3 +163,15 @@ def test_process_zeroes_nan_input_and_keeps_existing_outputs(tmp_path, rng):
     before = dst.read_bytes()
     proc, _ = _process(tmp_path, x, 48000, "gain(-6)")
     assert proc.returncode != 0 and "exists" in proc.stderr and dst.read_bytes() == before
+
+
+def test_effect_parameters_are_settable_and_checked():
+    reverb = parse_chain("reverb(0.3)", 48000, 2)[0]
+    assert reverb.controls["room_size"] == pytest.approx(0.3) and reverb.ranges["room_size"] == (0, 1)
+    reverb.set("room_size", 0.9)
+    assert reverb.effect.room_size == pytest.approx(0.9)
+    for name, value, match in (("room_size", 2, "out of range"), ("size", 1, "no parameter"),
+                               ("room_size", "big", "finite number")):
+        with pytest.raises(RtsepError, match=match):
+            reverb.set(name, value)
+    assert reverb.effect.room_size == pytest.approx(0.9)

@@ -122,8 +122,11 @@ def test_controls_are_checked_and_settable():
                        (dict(roomsize="big"), "finite number"), (dict(input=1), "not a control input")):
         with pytest.raises(lv2_lilv.Lv2Error, match=match):
             Lv2Plugin(GVERB, RATE, 2, **bad)
+    assert p.ranges["roomsize"] == (1, 300)
     with pytest.raises(ChainSpecError, match="no installed LV2 plugin"):
         parse_chain('lv2("http://example.org/no-such-plugin")', RATE, 2)
+    with pytest.raises(ChainSpecError, match="0 audio inputs"):  # an oscillator is no effect
+        parse_chain(f'lv2("{SWH}analogueOsc")', RATE, 2)
 
 
 def test_processing_allocates_no_arrays(noise):

@@ -138,6 +138,11 @@ class Lv2Plugin(Plugin):
         return {p.symbol: float(self._ctrl[0, p.index]) for p in self.ports
                 if p.kind == "control" and p.direction == "input"}
 
+    @property
+    def ranges(self) -> dict[str, tuple[float | None, float | None]]:
+        """``(min, max)`` of every control input by symbol."""
+        return {p.symbol: (p.minimum, p.maximum) for p in self.ports if p.kind == "control" and p.direction == "input"}
+
     def get(self, symbol: str) -> float:
         """A control port's value (inputs and outputs, e.g. ``latency``)."""
         return float(self._ctrl[0, self._port(symbol).index])

@@ -105,7 +105,8 @@ def _check_number(where: str, value, lo, hi) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PedalboardError(f"{where}: expects a finite number, got {value!r}")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise PedalboardError(f"{where}: {value!r} is out of range [{lo:g}, {hi:g}]")
+        raise PedalboardError(f"{where}: {value!r} is out of range "
+                              f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]")
     return float(value)
 
 
@@ -113,12 +114,15 @@ class PedalboardPlugin(Plugin):
     """Any ``pedalboard.Plugin`` on a ``(frames, channels)`` float32 stream.
 
     The wrapped effect is probed once on silence: one that returns fewer samples than it
-    gets is refused (see the module docstring).
+    gets is refused (see the module docstring). ``ranges`` (parameter → ``(min, max)``,
+    either may be ``None``) are the parameters :meth:`set` accepts and :attr:`controls` shows.
     """
 
-    def __init__(self, effect, sample_rate: int, channels: int, max_block: int = 8192, name: str | None = None):
+    def __init__(self, effect, sample_rate: int, channels: int, max_block: int = 8192, name: str | None = None,
+                 ranges: dict[str, tuple[float | None, float | None]] | None = None):
         self.effect = effect
         self.name = name or type(effect).__name__
+        self.ranges = dict(ranges or {})
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.max_block = int(max_block)
@@ -132,6 +136,21 @@ class PedalboardPlugin(Plugin):
             raise PedalboardError(f"{self.name}: returns {got[-1]} frames for {probe.shape[1]} (it buffers audio "
                                   "internally), so it cannot run in a stream")
         self.reset()
+
+    @property
+    def controls(self) -> dict[str, float]:
+        """Current parameter values by name."""
+        return {k: getattr(self.effect, k) for k in self.ranges}
+
+    def set(self, name: str, value) -> None:
+        """Set a parameter, range-checked (pedalboard applies it from the next block)."""
+        if name not in self.ranges:
+            raise PedalboardError(f"{self.name}: no parameter {name!r} (parameters: {', '.join(self.ranges) or 'none'})")
+        lo, hi = self.ranges[name]
+        try:
+            setattr(self.effect, name, _check_number(f"{self.name}: {name}", value, lo, hi))
+        except (TypeError, ValueError) as exc:
+            raise PedalboardError(f"{self.name}: {name}: {_first_line(exc)}") from None
 
     def reset(self) -> None:
         """pedalboard's reset, then ``max_block`` frames of silence. pedalboard prepares an
@@ -184,14 +203,17 @@ def builtin(name: str, sample_rate: int, channels: int, max_block: int = 8192, *
         if key in values:
             raise PedalboardError(f"{name}: {key!r} given twice")
         values[key] = value
+    bounds = {}
+    for p in order:
+        lo, hi = ranges.get(p, (None, None))
+        bounds[p] = (lo, sample_rate / 2 if hi == NYQUIST else hi)
     for key, value in values.items():
-        lo, hi = ranges.get(key, (None, None))
-        values[key] = _check_number(f"{name}: {key}", value, lo, sample_rate / 2 if hi == NYQUIST else hi)
+        values[key] = _check_number(f"{name}: {key}", value, *bounds[key])
     try:
         effect = getattr(_pedalboard(), cls_name)(**values)
     except (TypeError, ValueError) as exc:
         raise PedalboardError(f"{name}: {_first_line(exc)}") from None
-    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=name)
+    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=name, ranges=bounds)
 
 
 def vst3(path: str, sample_rate: int, channels: int, max_block: int = 8192, **params) -> PedalboardPlugin:
@@ -213,7 +235,8 @@ def vst3(path: str, sample_rate: int, channels: int, max_block: int = 8192, **pa
             setattr(effect, key, value)
         except (TypeError, ValueError) as exc:
             raise PedalboardError(f"{p.name}: {key}: {_first_line(exc)}") from None
-    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=p.stem)
+    ranges = {k: (getattr(v, "min_value", None), getattr(v, "max_value", None)) for k, v in known.items()}
+    return PedalboardPlugin(effect, sample_rate, channels, max_block, name=p.stem, ranges=ranges)
 
 
 def installed_vst3(dirs=VST3_DIRS) -> list[dict]:

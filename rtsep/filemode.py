@@ -146,15 +146,22 @@ def output_paths(outdir: Path, path: Path, stems: Iterable[str] = STEMS) -> dict
 class FileSeparator:
     """Separates files into ``OUTDIR/<name>/{vocals,accompaniment}.wav``.
 
-    One :class:`Separator` is kept per (rate, channels) and reset between files.
+    One :class:`Separator` is kept per (rate, channels) and reset between files. The offline
+    U-Net (:class:`rtsep.unet.UNetSeparator`) runs instead when ``model`` is ``"unet"`` (or a
+    U-Net file) or when neither ``model`` nor ``latency`` is given (``latency=None``).
     """
 
     def __init__(self, model=None, blocksize: int = 4096, progress: bool = True,
-                 plugin_factory: Callable[[int, int], Separator] | None = None, latency: str = "quality",
-                 method: str = "net"):
+                 plugin_factory: Callable[[int, int], Separator] | None = None, latency: str | None = "quality",
+                 method: str = "net", wiener: bool = False, threads: int | None = None):
+        from .model.registry import wants_unet
+
         self.model = model
-        self.latency = latency
+        self.latency = latency or "quality"
         self.method = method
+        self.unet = plugin_factory is None and method == "net" and wants_unet(model, latency)
+        self.wiener = wiener
+        self.threads = threads
         self.blocksize = int(blocksize)
         if not 1 <= self.blocksize <= 65536:
             raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
@@ -163,6 +170,17 @@ class FileSeparator:
             model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=min(self.blocksize, 8192),
             latency=self.latency))
         self._cache: dict[tuple[int, int], Separator] = {}
+        self._unet_cache: dict[tuple[int, int], object] = {}
+
+    def unet_separator(self, sample_rate: int, channels: int):
+        """The :class:`rtsep.unet.UNetSeparator` for this rate and channel count (kept)."""
+        from .unet import UNetSeparator
+
+        key = (sample_rate, channels)
+        if key not in self._unet_cache:
+            self._unet_cache[key] = UNetSeparator(sample_rate, channels, wiener=self.wiener, threads=self.threads,
+                                                  model=self.model)
+        return self._unet_cache[key]
 
     def separator(self, sample_rate: int, channels: int) -> Separator:
         key = (sample_rate, channels)
@@ -180,7 +198,8 @@ class FileSeparator:
         if self.method != "net":
             return outs, self._separate_classic(path, outs)
         with open_input(path) as f:
-            sep = self.separator(f.samplerate, f.channels)
+            unet = self.unet_separator(f.samplerate, f.channels) if self.unet else None
+            sep = None if unet else self.separator(f.samplerate, f.channels)
             log = _VadLog()
             bar = None
             if self.progress:
@@ -203,7 +222,7 @@ class FileSeparator:
             try:
                 with atomic_outputs(list(outs.values()), f.samplerate, f.channels) as files:
                     sinks = dict(zip(outs, files))
-                    for v, a in stream_stems(sep, blocks(), log):
+                    for v, a in (unet.stream(blocks()) if unet else stream_stems(sep, blocks(), log)):
                         if "vocals" in sinks:
                             sinks["vocals"].write(v)
                         if "accompaniment" in sinks:
@@ -214,6 +233,11 @@ class FileSeparator:
                 if bar is not None:
                     bar.close()
             vad, times = log.arrays()
+            if unet:  # offline: no algorithmic latency, no vocal-activity output
+                return outs, SeparationResult(np.zeros((0, f.channels), np.float32),
+                                              np.zeros((0, f.channels), np.float32), vad, times, 0, f.samplerate,
+                                              unet.nonfinite_samples, extra={"duration_s": f.frames / f.samplerate,
+                                                                             "card": unet.card})
             res = SeparationResult(np.zeros((0, f.channels), np.float32), np.zeros((0, f.channels), np.float32),
                                    vad, times, sep.latency_samples, f.samplerate, sep.stft.nonfinite_samples,
                                    sep.vad_threshold, extra={"duration_s": f.frames / f.samplerate, "card": sep.card})

@@ -184,3 +184,32 @@ def test_describe(sep):
     assert "deezer/spleeter" in d["model"]["source"]
     assert d["offline"] and 11.5 < d["ahead_s"] < 12.5
     assert unet_model_path("unet") == unet_model_path()
+
+
+def test_cli_separate_defaults_to_unet(tmp_path, sep, fixture):
+    from conftest import run_cli
+
+    wav = tmp_path / "song.wav"
+    sf.write(wav, fixture["mixture"], SR, subtype="FLOAT")
+    proc = run_cli("separate", str(wav), "-o", str(tmp_path / "out"), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    vocals, sr = sf.read(tmp_path / "out" / "song" / "vocals.wav", dtype="float32")
+    assert sr == SR and vocals.shape == fixture["mixture"].shape
+    np.testing.assert_allclose(vocals, sep.separate(fixture["mixture"])[0], atol=1e-6)
+    # --latency still selects a recurrent model (different stems).
+    proc = run_cli("separate", str(wav), "-o", str(tmp_path / "rec"), "--quiet", "--latency", "low")
+    assert proc.returncode == 0, proc.stderr
+    rec, _ = sf.read(tmp_path / "rec" / "song" / "vocals.wav", dtype="float32")
+    assert snr_db(vocals, rec) < 20.0
+
+
+def test_cli_info_unet_json():
+    import json
+
+    from conftest import run_cli
+
+    proc = run_cli("info", "--model", "unet", "--json", "--samplerate", "44100")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["model"]["kind"] == "unet" and "Deezer" in d["model"]["license"]
+    assert d["latency_samples"] == 0 and d["ahead_samples"] == (512 + 3) * 1024 - 4096

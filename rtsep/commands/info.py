@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+from ..model.registry import wants_unet
 from ..plugins.separator import Separator
 
 
 def add_parser(sub):
     p = sub.add_parser("info", help="show the model, STFT setup and algorithmic latency")
-    p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--model", help="ONNX model file or name in models/, or 'unet' (the offline U-Net, default "
+                                   "for files) (default: the release model of --latency)")
     p.add_argument("--latency", choices=("low", "quality"), default="low",
                    help="operating point whose default model to show (default low: live input)")
     p.add_argument("--samplerate", type=int, default=48000, help="stream rate to describe (default 48000)")
@@ -19,6 +21,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    if args.model is not None and wants_unet(args.model, None):
+        return _unet_info(args)
     sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels, latency=args.latency)
     d = sep.describe()
     d["chain"] = ["Separator"]
@@ -41,4 +45,31 @@ def run(args) -> int:
     print(f"stream STFT  : {s['window']} window, n_fft {s['n_fft']}, hop {s['hop']}, "
           f"synthesis {s['synthesis_len']}")
     print(f"latency      : {d['latency_samples']} samples = {d['latency_ms']:.2f} ms (algorithmic)")
+    return 0
+
+
+def _unet_info(args) -> int:
+    """The offline U-Net: card, licence, source, and the song time a player separates ahead."""
+    from ..unet import UNetSeparator
+
+    d = UNetSeparator(args.samplerate, args.channels, model=args.model).describe()
+    d["chain"] = ["UNetSeparator"]
+    d["operating_point"] = "files (offline U-Net)"
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    m = d["model"]
+    print(f"chain        : {' -> '.join(d['chain'])}")
+    print(f"operating pt : {d['operating_point']}")
+    print(f"model        : {m['name']} ({m['path']})")
+    print(f"               {m['description']}")
+    print(f"source       : {m['source']}")
+    print(f"license      : {m['license']}")
+    print(f"params       : {m['params']}")
+    print(f"model rate   : {m['sample_rate']} Hz, n_fft {m['n_fft']}, hop {m['hop']}, {m['bins']} bins, "
+          f"segments of {m['segment_frames']} frames")
+    print(f"stream       : {d['sample_rate']} Hz, {d['channels']} channel(s)"
+          f"{' (resampled to 44100 Hz and back)' if d['resampled'] else ''}")
+    print(f"latency      : offline; a player needs {d['ahead_samples']} samples = {d['ahead_s']:.2f} s of the "
+          "song separated ahead of the playhead (one segment)")
     return 0

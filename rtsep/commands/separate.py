@@ -18,12 +18,15 @@ def add_parser(sub):
                                    "OUTDIR/<name>/vocals.wav and accompaniment.wav, aligned to the input.")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of audio files")
     p.add_argument("-o", "--outdir", default="separated", help="output folder (default: ./separated)")
-    p.add_argument("--model", help="ONNX model file or name in models/ (default: the release model)")
+    p.add_argument("--model", help="'unet' (the default: the pretrained offline U-Net), or an ONNX model file "
+                                   "or name in models/")
+    p.add_argument("--wiener", action="store_true",
+                   help="U-Net: multichannel Wiener filter over its estimates (norbert)")
     p.add_argument("--method", choices=("net", "repet", "rpca", "center"), default="net",
                    help="net: the mask network (default); repet: online REPET-SIM; rpca: robust PCA; "
                         "center: centre-channel cancellation (stereo)")
-    p.add_argument("--latency", choices=("low", "quality"), default="quality",
-                   help="default model's operating point: quality (default for files) or low (<= 12 ms)")
+    p.add_argument("--latency", choices=("low", "quality"), default=None,
+                   help="use a recurrent streaming model instead of the U-Net: quality (112 ms) or low (<= 12 ms)")
     p.add_argument("--mode", choices=("both", "karaoke", "vocals"), default="both",
                    help="which stems to write: both (default), karaoke = accompaniment only, vocals only")
     p.add_argument("--blocksize", type=int, default=4096, help="frames per streaming block (default 4096)")
@@ -37,7 +40,7 @@ def run(args) -> int:
     paths = expand_inputs(args.inputs)
     outdir = prepare_outdir(args.outdir)
     fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency,
-                        method=args.method)
+                        method=args.method, wiener=args.wiener)
     failed = 0
     placeholder = False
     for path in paths:

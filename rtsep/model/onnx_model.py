@@ -112,6 +112,9 @@ class MaskModel:
 
     def _read_card(self, path: str) -> ModelCard:
         meta = dict(self._sess.get_modelmeta().custom_metadata_map)
+        if meta.get("rtsep.kind") == "unet":
+            raise ModelError(f"model {path} is the offline U-Net: it separates files (separate, demo, "
+                             "--source), not a live stream")
         missing = [k for k in REQUIRED_META if k not in meta]
         if missing:
             raise ModelError(f"model {path} lacks metadata {', '.join(missing)}: not an rtsep model")

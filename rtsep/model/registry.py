@@ -19,6 +19,10 @@ DEFAULTS = {
     "quality": ("release-quality.onnx", "release-low.onnx", "placeholder.onnx"),
 }
 LATENCIES = tuple(DEFAULTS)
+# The offline U-Net (rtsep/unet): ``--model unet``, and the default for file sources when
+# neither --model nor --latency is given. Bare names that are not files map to these.
+UNET_NAME = "unet"
+ALIASES = {UNET_NAME: "unet-2stems.onnx"}
 
 
 def default_model_path(latency: str = "low") -> Path:
@@ -38,6 +42,20 @@ def resolve_model(model: str | os.PathLike | None, latency: str = "low") -> Path
     if model is None:
         return default_model_path(latency)
     path = Path(model)
+    if not path.exists() and str(model) in ALIASES:
+        return MODELS_DIR / ALIASES[str(model)]
     if not path.exists() and not path.suffix and (MODELS_DIR / f"{model}.onnx").is_file():
         return MODELS_DIR / f"{model}.onnx"
     return path
+
+
+def wants_unet(model: str | os.PathLike | None, latency: str | None) -> bool:
+    """Whether a file source gets the offline U-Net: ``model`` is ``"unet"`` or a U-Net file, or
+    neither a model nor an operating point (``latency``) was chosen."""
+    if model is None:
+        return latency is None
+    if str(model) == UNET_NAME:
+        return True
+    from ..unet.model import is_unet_file
+
+    return is_unet_file(resolve_model(model))

@@ -16,20 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RtsepError
+from ..model.registry import ALIASES, UNET_NAME, resolve_model
 from .model import UNetModel
 from .pipeline import SegmentPipeline
 from .stft import HOP, N_FFT, OVERLAP
 
-UNET_FILE = "unet-2stems.onnx"
+UNET_FILE = ALIASES[UNET_NAME]
 
 
 def unet_model_path(model: str | os.PathLike | None = None) -> Path:
-    """``None`` or ``"unet"`` → the shipped ``models/unet-2stems.onnx``; else the path given."""
-    from ..model.registry import MODELS_DIR
-
-    if model is None or str(model) == "unet":
-        return MODELS_DIR / UNET_FILE
-    return Path(model)
+    """``None`` or ``"unet"`` → the shipped ``models/unet-2stems.onnx``; else the path given
+    (or a bare name in models/)."""
+    return resolve_model(UNET_NAME if model is None else model)
 
 
 class UNetSeparator:
@@ -157,7 +155,7 @@ class UNetSeparator:
                       "source": c.source, "license": c.license, "sample_rate": c.sample_rate,
                       "n_fft": c.n_fft, "hop": c.hop, "bins": c.bins, "segment_frames": c.segment_frames,
                       "separation_exponent": c.exponent, "placeholder": False,
-                      "params": c.extra.get("params")},
+                      "params": int(c.extra.get("params", 0)) or None},
             "sample_rate": self.sample_rate, "channels": self.channels, "wiener": self.wiener,
             "threads": self.threads, "offline": True,
             # An offline model has no algorithmic latency once the stems are ahead of the playhead;

@@ -16,6 +16,8 @@ Array conventions:
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 import numpy as np
 from numba import njit
 from rocket_fft import c2r, r2c
@@ -23,18 +25,18 @@ from rocket_fft import c2r, r2c
 from .windows import WindowPair, design_windows
 
 _NJIT = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
+_BATCH_BYTES = 192 * 1024
 
 
 @njit(**_NJIT)
-def _analyze(block, n_in, in_ring, counters, hop, window, frame_buf, axes, spec_out, frame_end):
-    """Push ``block[:n_in]`` into ``in_ring``; emit one spectrum per completed hop.
+def _push(block, n_in, in_ring, counters, hop, frame_end):
+    """Push ``block[:n_in]`` into ``in_ring``; returns how many hops completed (their last
+    sample times go to ``frame_end``).
 
     ``counters`` = [samples pushed, samples since last frame, non-finite samples seen].
-    Returns the number of frames written to ``spec_out`` (their end times to ``frame_end``).
     """
     channels = in_ring.shape[0]
     mask = in_ring.shape[1] - 1
-    n_fft = window.shape[0]
     pos = counters[0]
     since = counters[1]
     n_frames = 0
@@ -50,11 +52,6 @@ def _analyze(block, n_in, in_ring, counters, hop, window, frame_buf, axes, spec_
         since += 1
         if since == hop:
             since = 0
-            start = pos - n_fft
-            for c in range(channels):
-                for n in range(n_fft):
-                    frame_buf[n] = in_ring[c, (start + n) & mask] * window[n]
-                r2c(frame_buf, spec_out[n_frames, c], axes, True, 1.0, 1)
             frame_end[n_frames] = pos - 1
             n_frames += 1
     counters[0] = pos
@@ -63,19 +60,52 @@ def _analyze(block, n_in, in_ring, counters, hop, window, frame_buf, axes, spec_
 
 
 @njit(**_NJIT)
-def _synthesize(spec, n_frames, frame_end, out_ring, window, tail_len, frame_buf, axes):
-    """Inverse-transform ``spec[:n_frames]`` and overlap-add the windowed tails."""
-    channels = out_ring.shape[0]
+def _frames(in_ring, frame_end, t0, t1, window, frame_buf, axes, spec_out):
+    """Windowed FFT of frames ``t0:t1`` (ending at ``frame_end``) of every channel, up to
+    ``len(frame_buf)`` frames per transform call (one batched call is cheaper than as many
+    single ones, and gives the same bits). The ring still holds every frame of a block:
+    it is longer than a block plus a frame."""
+    channels = in_ring.shape[0]
+    mask = in_ring.shape[1] - 1
+    n_fft = window.shape[0]
+    batch = frame_buf.shape[0]
+    for b0 in range(t0, t1, batch):
+        b1 = min(b0 + batch, t1)
+        for c in range(channels):
+            for t in range(b0, b1):
+                start = frame_end[t] + 1 - n_fft
+                row = frame_buf[t - b0]
+                for n in range(n_fft):
+                    row[n] = in_ring[c, (start + n) & mask] * window[n]
+            r2c(frame_buf[:b1 - b0], spec_out[b0:b1, c], axes, True, 1.0, 1)
+
+
+@njit(**_NJIT)
+def _analyze(block, n_in, in_ring, counters, hop, window, frame_buf, axes, spec_out, frame_end):
+    """Push ``block[:n_in]``, then emit one spectrum per completed hop; returns their count."""
+    n_frames = _push(block, n_in, in_ring, counters, hop, frame_end)
+    _frames(in_ring, frame_end, 0, n_frames, window, frame_buf, axes, spec_out)
+    return n_frames
+
+
+@njit(**_NJIT)
+def _synthesize(spec, n_frames, frame_end, out_ring, window, tail_len, frame_buf, axes, c0, c1):
+    """Inverse-transform ``spec[:n_frames, c0:c1]`` (batched like :func:`_frames`) and
+    overlap-add the windowed tails."""
     mask = out_ring.shape[1] - 1
     n_fft = window.shape[0]
     inv_n = 1.0 / n_fft
     first = n_fft - tail_len
-    for t in range(n_frames):
-        start = frame_end[t] - n_fft + 1
-        for c in range(channels):
-            c2r(spec[t, c], frame_buf, axes, False, inv_n, 1)
-            for n in range(first, n_fft):
-                out_ring[c, (start + n) & mask] += frame_buf[n] * window[n]
+    batch = frame_buf.shape[0]
+    for b0 in range(0, n_frames, batch):
+        b1 = min(b0 + batch, n_frames)
+        for c in range(c0, c1):
+            c2r(spec[b0:b1, c], frame_buf[:b1 - b0], axes, False, inv_n, 1)
+            for t in range(b0, b1):
+                start = frame_end[t] - n_fft + 1
+                row = frame_buf[t - b0]
+                for n in range(first, n_fft):
+                    out_ring[c, (start + n) & mask] += row[n] * window[n]
 
 
 @njit(**_NJIT)
@@ -128,9 +158,12 @@ class StreamingStft:
         lookahead_frames: frames by which synthesis may lag analysis (a model with
             look-ahead writes frame ``t - lookahead_frames`` at step ``t``); adds
             ``lookahead_frames * hop`` samples of latency.
+        blocks_in_flight: blocks pushed before the oldest is read (3 for a pipeline that
+            analyses block k + 1 while block k - 1 is still to be read): sizes the rings.
     """
 
-    def __init__(self, windows: WindowPair, channels: int, max_block: int = 8192, lookahead_frames: int = 0):
+    def __init__(self, windows: WindowPair, channels: int, max_block: int = 8192, lookahead_frames: int = 0,
+                 blocks_in_flight: int = 1):
         self.windows = windows
         self.n_fft = windows.n_fft
         self.hop = windows.hop
@@ -139,14 +172,19 @@ class StreamingStft:
         self.max_block = int(max_block)
         self.lookahead_frames = int(lookahead_frames)
         self.latency_samples = windows.latency_samples + self.lookahead_frames * self.hop
-        # Both rings keep every sample still needed while a whole block is in flight.
-        ring_len = _next_pow2(self.max_block + self.n_fft + self.lookahead_frames * self.hop + 1)
+        # Both rings keep every sample still needed while the blocks are in flight.
+        ring_len = _next_pow2(max(1, blocks_in_flight) * self.max_block + self.n_fft
+                              + self.lookahead_frames * self.hop + 1)
         self.max_frames = self.max_block // self.hop + 1
         self._in_ring = np.zeros((self.channels, ring_len))
         self._out_ring = np.zeros((self.channels, ring_len))
         self._counters = np.zeros(3, dtype=np.int64)
-        self._frame_buf = np.zeros(self.n_fft)
-        self._axes = np.array([0], dtype=np.int64)
+        # Frames transformed per FFT call: a batch of a few frames stays in the L2 cache.
+        batch = max(1, min(self.max_frames, _BATCH_BYTES // (8 * self.n_fft)))
+        self._frame_buf = np.zeros((batch, self.n_fft))
+        self._frame_buf2 = np.zeros((batch, self.n_fft))  # the pool thread's (see analyze/synthesize)
+        self._scratch = (self._frame_buf, self._frame_buf2)
+        self._axes = np.array([1], dtype=np.int64)
         self._analysis = np.ascontiguousarray(windows.analysis)
         self._synthesis = np.ascontiguousarray(windows.synthesis)
         self.spec = np.zeros((self.max_frames, self.channels, self.n_bins), dtype=np.complex128)
@@ -174,25 +212,62 @@ class StreamingStft:
         self._counters[:] = 0
         self._gains[0:2] = self._gains[2:4]
 
-    def analyze(self, block: np.ndarray) -> int:
-        """Push a ``(frames, channels)`` block; returns how many frames ``spec`` now holds."""
+    def analyze(self, block: np.ndarray, pool: Executor | None = None) -> int:
+        """Push a ``(frames, channels)`` block; returns how many frames ``spec`` now holds.
+
+        With ``pool`` (an executor with one thread), the second half of the frames is
+        transformed on the pool's thread while this one does the first half (the kernels
+        release the GIL); the result is the same.
+        """
+        n = block.shape[0]
+        if n > self.max_block:
+            raise ValueError(f"block of {n} frames exceeds max_block={self.max_block}")
+        if pool is None:
+            return _analyze(block, n, self._in_ring, self._counters, self.hop, self._analysis,
+                            self._frame_buf, self._axes, self.spec, self._frame_end)
+        n_frames = _push(block, n, self._in_ring, self._counters, self.hop, self._frame_end)
+        half = n_frames // 2
+        job = pool.submit(_frames, self._in_ring, self._frame_end, half, n_frames, self._analysis,
+                          self._frame_buf2, self._axes, self.spec)
+        _frames(self._in_ring, self._frame_end, 0, half, self._analysis, self._frame_buf, self._axes, self.spec)
+        job.result()
+        return n_frames
+
+    def analyze_into(self, block: np.ndarray, spec: np.ndarray, frame_end: np.ndarray, scratch: int = 0) -> int:
+        """:meth:`analyze` into the caller's ``spec``/``frame_end`` buffers (shaped like
+        ``spec``/``frame_end``), on one thread; ``scratch`` 0 for the caller's thread, 1 for
+        the pool's (each thread needs its own FFT buffer)."""
         n = block.shape[0]
         if n > self.max_block:
             raise ValueError(f"block of {n} frames exceeds max_block={self.max_block}")
         return _analyze(block, n, self._in_ring, self._counters, self.hop, self._analysis,
-                        self._frame_buf, self._axes, self.spec, self._frame_end)
+                        self._scratch[scratch], self._axes, spec, frame_end)
 
     @property
     def frame_end(self) -> np.ndarray:
         """``(max_frames,)`` int64: last input sample index of each frame of the last analyze."""
         return self._frame_end
 
-    def synthesize(self, spec: np.ndarray, n_frames: int, frame_end: np.ndarray | None = None) -> None:
+    def synthesize(self, spec: np.ndarray, n_frames: int, frame_end: np.ndarray | None = None,
+                   pool: Executor | None = None) -> None:
         """Overlap-add the first ``n_frames`` spectra of ``spec``, placed at ``frame_end``
-        (default: the frames of the last analyze; delayed frames pass their own)."""
-        _synthesize(spec, n_frames, self._frame_end if frame_end is None else frame_end, self._out_ring,
-                    self._synthesis,
-                    self.windows.synthesis_len, self._frame_buf, self._axes)
+        (default: the frames of the last analyze; delayed frames pass their own). With
+        ``pool``, the upper half of the channels is done on the pool's thread."""
+        ends = self._frame_end if frame_end is None else frame_end
+        args = (spec, n_frames, ends, self._out_ring, self._synthesis, self.windows.synthesis_len)
+        split = self.channels // 2 if pool is not None else 0
+        if split == 0:
+            _synthesize(*args, self._frame_buf, self._axes, 0, self.channels)
+            return
+        job = pool.submit(_synthesize, *args, self._frame_buf2, self._axes, split, self.channels)
+        _synthesize(*args, self._frame_buf, self._axes, 0, split)
+        job.result()
+
+    def synthesize_channels(self, spec: np.ndarray, n_frames: int, frame_end: np.ndarray, c0: int, c1: int,
+                            scratch: int = 0) -> None:
+        """:meth:`synthesize` of channels ``c0:c1`` only (``scratch`` as in :meth:`analyze_into`)."""
+        _synthesize(spec, n_frames, frame_end, self._out_ring, self._synthesis, self.windows.synthesis_len,
+                    self._scratch[scratch], self._axes, c0, c1)
 
     def set_gains(self, wet_gain: float, dry_gain: float, ramp_samples: int = 0) -> None:
         """Target output ``wet_gain * wet + dry_gain * dry``, reached linearly in
@@ -211,12 +286,12 @@ class StreamingStft:
         self.set_gains(vocals_gain - accompaniment_gain, accompaniment_gain, ramp_samples)
 
     def read(self, out: np.ndarray, n_out: int, stems_v: np.ndarray | None = None,
-             stems_a: np.ndarray | None = None) -> None:
-        """Write the ``n_out`` output frames for the block just analysed into ``out`` at the
-        gains of :meth:`set_gains` (default: wet only), and, if given, the wet and
-        dry-minus-wet stems."""
+             stems_a: np.ndarray | None = None, pos: int | None = None) -> None:
+        """Write the ``n_out`` output frames for the block just analysed (or the block that
+        ended at input time ``pos``) into ``out`` at the gains of :meth:`set_gains`
+        (default: wet only), and, if given, the wet and dry-minus-wet stems."""
         want = stems_v is not None
         sv = stems_v if want else self._dummy
         sa = stems_a if want else self._dummy
-        _read(out, n_out, self._out_ring, self._in_ring, self._counters[0], self.latency_samples,
-              self._gains, sv, sa, want)
+        _read(out, n_out, self._out_ring, self._in_ring, self._counters[0] if pos is None else pos,
+              self.latency_samples, self._gains, sv, sa, want)

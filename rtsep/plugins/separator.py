@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
@@ -34,6 +35,14 @@ def _combine_activity(vad, share, n):
         vad[t] = min(vad[t], min(1.0, VOCAL_SHARE_SCALE * share[t]))
 
 
+@njit(nogil=True, cache=True)
+def _append_activity(vad, ends, n, vad_all, ends_all, done):
+    """Copy a step's ``n`` activity values and frame end times after the ``done`` before."""
+    for t in range(n):
+        vad_all[done + t] = vad[t]
+        ends_all[done + t] = ends[t]
+
+
 class Separator(Plugin):
     """Separates vocals from accompaniment in a stream of any rate and channel count.
 
@@ -50,19 +59,27 @@ class Separator(Plugin):
         channels: stream channel count.
         mode: ``"karaoke"`` (accompaniment), ``"vocals"`` or ``"mix"`` (per-source gains).
         vocals_db, accompaniment_db: gains of the two sources in ``mix`` mode.
-        max_block: largest block in frames.
+        max_block: frames the engine takes in one step; :meth:`process` accepts blocks of any
+            length and runs longer ones in steps of ``max_block`` (the output does not depend
+            on how the signal is cut into blocks). Blocks up to ``max_block`` allocate nothing.
         threads: ONNX Runtime intra-op threads (1: leave the other cores to the host).
         fade_ms: crossfade time of mode and gain changes.
         latency: operating point of the default model: ``"low"`` (<= 12 ms, live input) or
             ``"quality"`` (long window and look-ahead, for files).
         live: every model call is one frame through bound buffers, so no block size allocates
             on the audio path; ``False`` (file mode) runs blocks of >= 4 model frames in one call.
+        workers: threads: with 2, a block of one step has half its frames transformed (and
+            half its channels resynthesised) on a second thread while the caller's thread does
+            the rest; a longer block runs as a pipeline, the second thread analysing step k + 1
+            and resynthesising step k - 1 while the caller's runs the model on step k. Either
+            way the output is the same as with 1. ``None``: 2 in file mode (``live=False``)
+            where two cores exist, 1 in live mode (the live host has its own threads).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, sample_rate: int = 48000, channels: int = 2,
                  mode: str = "karaoke", vocals_db: float = 0.0, accompaniment_db: float = 0.0,
                  max_block: int = 8192, threads: int = 1, fade_ms: float = 10.0, edge_bins: int = 32,
-                 latency: str = "low", live: bool = False):
+                 latency: str = "low", live: bool = False, workers: int | None = None):
         if channels < 1:
             raise ModelError(f"channels must be >= 1, got {channels}")
         if not 1000 <= sample_rate <= 768000:
@@ -78,8 +95,12 @@ class Separator(Plugin):
         hop = max(1, int(card.hop * scale))  # floor: never more latency than the model's
         synthesis_len = hop * (card.synthesis_len // card.hop)
         self.lookahead_frames = card.lookahead_frames
+        if workers is None:
+            workers = 1 if live else min(2, os.cpu_count() or 1)
+        self.workers = max(1, int(workers))
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtsep-stft") if self.workers > 1 else None
         self.stft = StreamingStft(design_windows(n_fft, hop, synthesis_len), self.channels, self.max_block,
-                                  lookahead_frames=self.lookahead_frames)
+                                  lookahead_frames=self.lookahead_frames, blocks_in_flight=3 if self._pool else 1)
         self._in_gain = 1.0 / (scale * self.channels)
         self._edge_bins = int(min(edge_bins, card.n_bins)) if self.stft.n_bins > card.n_bins else 0
         frames = self.stft.max_frames
@@ -93,11 +114,10 @@ class Separator(Plugin):
         self._hist_count = np.zeros(1, np.int64)
         self._delayed = np.zeros_like(self.stft.spec)
         self._delayed_end = np.zeros(frames, np.int64)
-        self._out = np.zeros((self.max_block, self.channels), dtype=np.float32)
-        self._vocals = np.zeros((self.max_block, self.channels), dtype=np.float32)
-        self._accomp = np.zeros((self.max_block, self.channels), dtype=np.float32)
-        # Per-frame vocal activity of the last block, and the latest value for meters.
-        self.vad = np.zeros(frames, dtype=np.float32)
+        # Outputs and per-frame vocal activity of the last block (grown for longer blocks),
+        # and the latest activity value for meters.
+        self._chunk_vad = np.zeros(frames, dtype=np.float32)
+        self._grow(self.max_block)
         self.vad_threshold = VAD_THRESHOLD
         self._share = np.zeros(frames, dtype=np.float64)
         self.vad_frames = 0
@@ -107,6 +127,24 @@ class Separator(Plugin):
         self._vocals_db = float(vocals_db)
         self._accompaniment_db = float(accompaniment_db)
         self._update_gains(ramp=False)
+        # The pipeline's second buffers: analysis writes step k + 1 while steps k and k - 1
+        # are still read (frame ends: three, since step k - 1 resynthesises at its own).
+        pair = 2 if self._pool else 1
+        self._specs = (self.stft.spec,) + tuple(np.zeros_like(self.stft.spec) for _ in range(pair - 1))
+        self._ends = (self.stft.frame_end,) + tuple(np.zeros(frames, np.int64) for _ in range(2 * pair - 2))
+        self._masked_b = (self._masked,) + tuple(np.zeros_like(self._masked) for _ in range(pair - 1))
+        self._delayed_b = (self._delayed,) + tuple(np.zeros_like(self._delayed) for _ in range(pair - 1))
+        self._delayed_end_b = (self._delayed_end,) + tuple(np.zeros(frames, np.int64) for _ in range(pair - 1))
+        self._step_ends = self._delayed_end
+
+    def _grow(self, n_frames: int) -> None:
+        """Output buffers for blocks of up to ``n_frames`` frames."""
+        self._out = np.zeros((n_frames, self.channels), dtype=np.float32)
+        self._vocals = np.zeros_like(self._out)
+        self._accomp = np.zeros_like(self._out)
+        model_frames = n_frames // self.stft.hop + 1
+        self.vad = np.zeros(model_frames, dtype=np.float32)
+        self._vad_end = np.zeros(model_frames, dtype=np.int64)
 
     # --- controls -----------------------------------------------------------------
     @property
@@ -161,64 +199,143 @@ class Separator(Plugin):
         self.vad_frames = 0
         self.vad_latest = 0.0
 
-    def _separate(self, block: np.ndarray) -> int:
-        if block.ndim != 2 or block.shape[1] != self.channels:
-            raise ValueError(f"expected a (frames, {self.channels}) block, got shape {block.shape}")
-        stft = self.stft
-        n = stft.analyze(block)
+    def _model_step(self, n: int, spec: np.ndarray, ends: np.ndarray, slot: int, done: int) -> int:
+        """Model and mask for ``n`` analysed frames (``spec``, ``ends``): the masked spectra
+        go to ``_masked_b[slot]`` and their frame ends to ``_step_ends``; their vocal activity
+        and end times to ``vad``/``_vad_end`` after the ``done`` frames of earlier steps.
+        Returns how many frames are ready to resynthesise (fewer than ``n`` only in the
+        first look-ahead frames after a reset)."""
+        vad_out = self._chunk_vad
+        masked = self._masked_b[slot]
+        downmix_for_model(spec, n, self._model_in, self._in_gain)
+        if n >= self._batch_min_frames:
+            mask, vad = self.model.run(self._model_in[:n])
+            self._mask[:n] = mask
+            vad_out[:n] = vad
+        else:
+            for t in range(n):
+                mask, vad = self.model.run(self._model_in[t:t + 1])
+                self._mask[t] = mask[0]
+                vad_out[t] = vad[0]
+        if self.lookahead_frames:
+            delayed, delayed_end = self._delayed_b[slot], self._delayed_end_b[slot]
+            m = delay_frames(spec, ends, n, self._hist, self._hist_end, self._hist_count,
+                             self.lookahead_frames, delayed, delayed_end)
+            if m:
+                apply_mask(delayed, m, self._mask[n - m:n], masked, self._edge_bins, self._share)
+                if m != n:  # only in the first look-ahead frames after a reset
+                    for i in range(m):  # forward copy: the ranges may overlap, no temporary
+                        vad_out[i] = vad_out[n - m + i]
+            ends = delayed_end
+            n = m
+        else:
+            apply_mask(spec, n, self._mask, masked, self._edge_bins, self._share)
+        self._step_ends = ends
         if n:
-            downmix_for_model(stft.spec, n, self._model_in, self._in_gain)
-            if n >= self._batch_min_frames:
-                mask, vad = self.model.run(self._model_in[:n])
-                self._mask[:n] = mask
-                self.vad[:n] = vad
-            else:
-                for t in range(n):
-                    mask, vad = self.model.run(self._model_in[t:t + 1])
-                    self._mask[t] = mask[0]
-                    self.vad[t] = vad[0]
-            if self.lookahead_frames:
-                m = delay_frames(stft.spec, stft.frame_end, n, self._hist, self._hist_end, self._hist_count,
-                                 self.lookahead_frames, self._delayed, self._delayed_end)
-                if m:
-                    apply_mask(self._delayed, m, self._mask[n - m:n], self._masked, self._edge_bins, self._share)
-                    stft.synthesize(self._masked, m, self._delayed_end)
-                    if m != n:  # only in the first look-ahead frames after a reset
-                        for i in range(m):  # forward copy: the ranges may overlap, no temporary
-                            self.vad[i] = self.vad[n - m + i]
-                    _combine_activity(self.vad, self._share, m)
-                    self.vad_latest = float(self.vad[m - 1])
-                n = m
-            else:
-                apply_mask(stft.spec, n, self._mask, self._masked, self._edge_bins, self._share)
-                stft.synthesize(self._masked, n)
-                _combine_activity(self.vad, self._share, n)
-                self.vad_latest = float(self.vad[n - 1])
-        self.vad_frames = n
+            _combine_activity(vad_out, self._share, n)
+            self.vad_latest = float(vad_out[n - 1])
+            _append_activity(vad_out, ends, n, self.vad, self._vad_end, done)
         return n
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """``(frames, channels)`` float32 in → the current mode's output, ``latency_samples`` late."""
+    def _separate(self, block: np.ndarray, done: int) -> int:
+        """Separate one step of at most ``max_block`` frames (see :meth:`_model_step`)."""
+        stft = self.stft
+        n = stft.analyze(block, self._pool)
+        if n:
+            n = self._model_step(n, stft.spec, stft.frame_end, 0, done)
+            if n:
+                stft.synthesize(self._masked, n, self._step_ends, self._pool)
+        return n
+
+    def _read(self, lo: int, hi: int, stems: bool, pos: int | None = None) -> None:
+        """Output frames ``lo:hi`` of the block (the step that ended at input time ``pos``)."""
+        if lo == 0:  # every live block: no view objects
+            out, v, a = self._out, self._vocals, self._accomp
+        else:
+            out, v, a = self._out[lo:], self._vocals[lo:], self._accomp[lo:]
+        if stems:
+            self.stft.read(out, hi - lo, stems_v=v, stems_a=a, pos=pos)
+        else:
+            self.stft.read(out, hi - lo, pos=pos)
+
+    def _run(self, block: np.ndarray, stems: bool) -> int:
+        """Separate ``block`` in steps of ``max_block`` frames into the output buffers."""
+        if block.ndim != 2 or block.shape[1] != self.channels:
+            raise ValueError(f"expected a (frames, {self.channels}) block, got shape {block.shape}")
         n_out = block.shape[0]
-        self._separate(block)
-        out = self._out[:n_out]
-        self.stft.read(out, n_out)
-        return out
+        if n_out > self._out.shape[0]:
+            self._grow(n_out)  # longer than any block before: the only allocation
+        if self._pool is not None and n_out > self.max_block:
+            self.vad_frames = self._run_pipelined(block, stems)
+            return n_out
+        done = 0
+        i = 0
+        while i < n_out:
+            j = min(i + self.max_block, n_out)
+            done += self._separate(block if i == 0 and j == n_out else block[i:j], done)
+            self._read(i, j, stems)
+            i = j
+        self.vad_frames = done
+        return n_out
+
+    def _run_pipelined(self, block: np.ndarray, stems: bool) -> int:
+        """:meth:`_run` over two threads: while this thread runs the model on step k and
+        resynthesises the lower channels of step k - 1, the pool's thread analyses step
+        k + 1 and resynthesises the upper channels of step k - 1. The same operations on
+        the same data as one thread, only reordered where they touch different buffers;
+        returns the frames of vocal activity written."""
+        stft, step, n_out = self.stft, self.max_block, block.shape[0]
+        split = self.channels // 2  # this thread resynthesises channels [0, split), the pool's the rest
+        pos0 = stft.samples_pushed
+        n_steps = -(-n_out // step)
+
+        def pool_work(k: int, prev: tuple | None) -> int:
+            n_next = 0
+            if k + 1 < n_steps:
+                n_next = stft.analyze_into(block[(k + 1) * step:(k + 2) * step], self._specs[(k + 1) % 2],
+                                           self._ends[(k + 1) % 3], scratch=1)
+            if prev is not None and prev[0]:
+                stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], split, self.channels, 1)
+            return n_next
+
+        n = stft.analyze_into(block[:step], self._specs[0], self._ends[0], scratch=0)
+        done = 0
+        prev = None  # the step to finish: (frames to resynthesise, their ends, buffer slot, end in block)
+        for k in range(n_steps):
+            job = self._pool.submit(pool_work, k, prev)
+            m = self._model_step(n, self._specs[k % 2], self._ends[k % 3], k % 2, done) if n else 0
+            if prev is not None and prev[0] and split:
+                stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], 0, split, 0)
+            n = job.result()
+            if prev is not None:
+                self._read(prev[3] - step, prev[3], stems, pos0 + prev[3])
+            done += m
+            prev = (m, self._step_ends, k % 2, min((k + 1) * step, n_out))
+        if prev[0]:
+            job = self._pool.submit(stft.synthesize_channels, self._masked_b[prev[2]], prev[0], prev[1],
+                                    split, self.channels, 1)
+            stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], 0, split, 0)
+            job.result()
+        last = (n_steps - 1) * step
+        self._read(last, n_out, stems, pos0 + n_out)
+        return done
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """``(frames, channels)`` float32 in (any number of frames) → the current mode's
+        output, ``latency_samples`` late; a view valid until the next call."""
+        n_out = self._run(block, stems=False)
+        return self._out[:n_out]
 
     def process_stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`process`, also returning the ``vocals`` and ``accompaniment`` stems
         (views valid until the next call)."""
-        n_out = block.shape[0]
-        self._separate(block)
-        out, v, a = self._out[:n_out], self._vocals[:n_out], self._accomp[:n_out]
-        self.stft.read(out, n_out, stems_v=v, stems_a=a)
-        return out, v, a
+        n_out = self._run(block, stems=True)
+        return self._out[:n_out], self._vocals[:n_out], self._accomp[:n_out]
 
     def frame_times_s(self, n_frames: int) -> np.ndarray:
         """Input-time (s) of the vocal-activity values of the last block's frames: the
         centre of the synthesis tail each frame writes."""
-        ends = (self._delayed_end if self.lookahead_frames else self.stft.frame_end)[:n_frames]
-        return (ends - (self.stft.windows.synthesis_len - 1) / 2.0) / self.sample_rate
+        return (self._vad_end[:n_frames] - (self.stft.windows.synthesis_len - 1) / 2.0) / self.sample_rate
 
     def describe(self) -> dict:
         s = self.stft

@@ -175,3 +175,15 @@ def test_effect_parameters_are_settable_and_checked():
         with pytest.raises(RtsepError, match=match):
             reverb.set(name, value)
     assert reverb.effect.room_size == pytest.approx(0.9)
+
+
+def test_vst3_bundles_are_listed_and_a_broken_one_is_one_line(tmp_path, monkeypatch):
+    """No VST3 plugin is packaged for Debian: a fake bundle checks discovery and the error path."""
+    from rtsep.plugins import pedal
+
+    (tmp_path / "Fake.vst3" / "Contents").mkdir(parents=True)
+    monkeypatch.setenv("VST3_PATH", str(tmp_path))
+    assert {"path": str(tmp_path / "Fake.vst3"), "name": "Fake", "format": "vst3"} in pedal.installed_vst3()
+    with pytest.raises(ChainSpecError, match="cannot load as a VST3 plugin") as info:
+        parse_chain(f'vst3("{tmp_path / "Fake.vst3"}")', 48000, 2)
+    assert "\n" not in str(info.value)

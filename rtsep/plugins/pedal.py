@@ -1,13 +1,15 @@
 """Spotify's pedalboard as rtsep plugins: its built-in studio effects and VST3 plugins.
 
-pedalboard processes a ``(channels, frames)`` array and returns a *new* one: every call
+pedalboard processes a ``(channels, frames)`` array and returns a *new* one. Per call it
 allocates the output array and an internal copy of the input (about 10 kB per 128-frame
-stereo block, measured with tracemalloc), in C++ with the GIL released. rtsep copies the
-result into a preallocated ``(max_block, channels)`` output, so what leaves the plugin is,
-as for every rtsep plugin, a view of a buffer that lives as long as the plugin; the
-allocations themselves stay (they are pedalboard's, a few small ``malloc``s per block, on
-the chain's worker thread, never in the audio callback). A chain that must not allocate
-at all uses rtsep's own processors and LV2 plugins.
+stereo block, measured with tracemalloc), a few small C++ vectors, and takes the effect's
+own (uncontended) mutex, in C++ with the GIL released (pedalboard/process.h). rtsep copies
+the result into a preallocated ``(max_block, channels)`` output, so what leaves the plugin
+is, as for every rtsep plugin, a view of a buffer that lives as long as the plugin; the
+allocations and the lock themselves remain pedalboard's. They belong on a worker thread
+(the live host's chain worker), not in an audio callback that must never allocate: a
+chain that runs in the callback (the microphone's voice chain) should use LV2 plugins and
+rtsep's own processors, which allocate nothing per block.
 
 Streaming uses ``reset=False``. Effects that buffer audio internally and return fewer
 samples than they get (pedalboard's ``PitchShift``, ``MP3Compressor``, ``Resample``, and

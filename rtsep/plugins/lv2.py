@@ -94,6 +94,8 @@ class Lv2Plugin(Plugin):
         for p in ports:
             if p.kind == "control" and p.direction == "input":
                 self._ctrl[:, p.index] = _default(p)
+        for name, value in controls.items():  # refused before anything is instantiated
+            self.set(name, value)
         self._wiring = [self._addresses(i) for i in range(n_inst)]
         self._instances = [Instance(uri, self.sample_rate) for _ in range(n_inst)]
         for inst, wiring in zip(self._instances, self._wiring):
@@ -103,8 +105,6 @@ class Lv2Plugin(Plugin):
         self._in_views = [(self._audio_in[i, j], chans, np.float32(1.0 / len(chans))) for i, j, chans in self._in_map]
         self._out_views = [(c, [self._audio_out[i, j] for i, j in srcs], np.float32(1.0 / len(srcs)))
                            for c, srcs in self._out_map]
-        for name, value in controls.items():
-            self.set(name, value)
         for inst in self._instances:
             inst.activate()
         self._prime()

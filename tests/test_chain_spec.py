@@ -98,7 +98,7 @@ def test_nothing_is_evaluated(tmp_path, monkeypatch):
 
 
 def test_bad_stream_shape_is_refused():
-    with pytest.raises(ChainSpecError, match="positive sample rate"):
+    with pytest.raises(ChainSpecError, match="positive whole sample rate"):
         parse_chain("gain(0)", 0, 2)
 
 

@@ -211,9 +211,14 @@ def parse_chain(spec: str, sample_rate: int, channels: int, max_block: int = 819
     at ``sample_rate`` in blocks of at most ``max_block`` frames. ``live=True`` builds
     separators for the live host (one bound model call per frame, see :class:`Separator`).
     Every error is a one-line :class:`ChainSpecError` naming the element at fault."""
-    if not (isinstance(sample_rate, int) and sample_rate > 0 and isinstance(channels, int) and channels > 0):
-        raise ChainSpecError(f"a chain needs a positive sample rate and channel count, got {sample_rate}, {channels}")
-    ctx = Context(sample_rate, channels, int(max_block), bool(live))
+    try:
+        ok = sample_rate == int(sample_rate) > 0 and channels == int(channels) > 0 and int(max_block) > 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        raise ChainSpecError(f"a chain needs a positive whole sample rate, channel count and block size, "
+                             f"got {sample_rate!r}, {channels!r}, {max_block!r}")
+    ctx = Context(int(sample_rate), int(channels), int(max_block), bool(live))
     plugins: list[Plugin] = []
     for i, call in enumerate(parse_spec(spec), 1):
         try:

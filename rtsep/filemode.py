@@ -18,6 +18,7 @@ from .io.audiofile import atomic_outputs, check_writable_dir, is_audio_file, ope
 from .plugins.separator import Separator
 
 STEMS = ("vocals", "accompaniment")
+READ_FRAMES = 131072  # frames read per block in file mode (a few MB)
 
 
 @dataclass
@@ -85,9 +86,11 @@ def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog 
             return v[start:stop], a[start:stop]
         return None
 
+    # A Separator takes blocks of any length (a long one runs as its two-thread pipeline).
+    step = None if isinstance(sep, Separator) else sep.max_block
     for block in blocks:
-        for i in range(0, len(block), sep.max_block):
-            chunk = block[i:i + sep.max_block]
+        chunks = (block,) if step is None else (block[i:i + step] for i in range(0, len(block), step))
+        for chunk in chunks:
             total_in += len(chunk)
             got = emit(chunk)
             if got:
@@ -151,7 +154,7 @@ class FileSeparator:
     U-Net file) or when neither ``model`` nor ``latency`` is given (``latency=None``).
     """
 
-    def __init__(self, model=None, blocksize: int = 4096, progress: bool = True,
+    def __init__(self, model=None, blocksize: int = 16384, progress: bool = True,
                  plugin_factory: Callable[[int, int], Separator] | None = None, latency: str | None = "quality",
                  method: str = "net", wiener: bool = False, threads: int | None = None):
         from .model.registry import wants_unet
@@ -167,7 +170,7 @@ class FileSeparator:
             raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
         self.progress = progress
         self._factory = plugin_factory or (lambda sr, ch: Separator(
-            model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=min(self.blocksize, 8192),
+            model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=self.blocksize,
             latency=self.latency))
         self._cache: dict[tuple[int, int], Separator] = {}
         self._unet_cache: dict[tuple[int, int], object] = {}
@@ -207,10 +210,13 @@ class FileSeparator:
                 bar = tqdm(total=f.frames, unit="frame", unit_scale=True, desc=path.name, leave=False,
                            disable=None)
 
+            # Several engine steps per read: the separator pipelines them over two threads.
+            read_frames = self.blocksize if unet else self.blocksize * max(1, READ_FRAMES // self.blocksize)
+
             def blocks():
                 while True:
                     try:
-                        block = f.read(self.blocksize, dtype="float32", always_2d=True)
+                        block = f.read(read_frames, dtype="float32", always_2d=True)
                     except Exception as exc:
                         raise AudioFileError(f"{path}: cannot decode ({str(exc).strip()[:120]})") from None
                     if not len(block):

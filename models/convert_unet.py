@@ -15,7 +15,8 @@ Repeatable, and the only place TensorFlow is ever used (rtsep itself never impor
    session loads (compute stays float32);
 4. the reference stems for the fixture: spleeter's own ``Separator('spleeter:2stems')`` (its
    TensorFlow pipeline: STFT, U-Nets, ratio masks, ISTFT) separates a 4 s excerpt of rtsep's
-   synthetic demo song; mixture and stems are stored as 16-bit FLAC in ``tests/fixtures/``.
+   synthetic demo song, with and without its multichannel Wiener filter (``MWF``); mixture and
+   stems are stored as 16-bit FLAC in ``tests/fixtures/``.
 
 This file runs twice: under rtsep's Python (stages 1, 2 and the fixture) and, with ``--stage tf``,
 under the venv's Python (stages 3 and 4). It imports only the standard library at module level.
@@ -179,8 +180,11 @@ def stage_tf(args) -> None:
     from spleeter.separator import Separator
 
     mix = np.load(args.mixture)
-    stems = Separator("spleeter:2stems", MWF=False, multiprocess=False).separate(mix)
-    np.save(args.stems, np.concatenate([stems["vocals"], stems["accompaniment"]], axis=1).astype(np.float32))
+    out = []
+    for mwf in (False, True):  # ratio masks, then the multichannel Wiener filter (norbert)
+        stems = Separator("spleeter:2stems", MWF=mwf, multiprocess=False).separate(mix)
+        out += [stems["vocals"], stems["accompaniment"]]
+    np.save(args.stems, np.concatenate(out, axis=1).astype(np.float32))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,12 +220,15 @@ def main() -> int:
         np.save(mix_path, mix)
         _run([py, __file__, "--stage", "tf", "--checkpoint", checkpoint, "--out", args.out, "--mixture", mix_path,
               "--stems", stems_path] + (["--float32"] if args.float32 else []),
-             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+             # a fixed hash seed: tf2onnx's node order and names follow set/dict order of strings
+             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0"})
         stems = np.load(stems_path)
     fixture = Path(args.fixture)
     fixture.parent.mkdir(parents=True, exist_ok=True)
-    # Channels: mixture L R, reference vocals L R, reference accompaniment L R.
-    sf.write(fixture, np.concatenate([mix, stems], axis=1), sr, subtype="PCM_16", format="FLAC")
+    # Channels: mixture L R, reference vocals L R, accompaniment L R; the "-mwf" file holds the
+    # stems of spleeter's Wiener filter (--mwf): vocals L R, accompaniment L R.
+    sf.write(fixture, np.concatenate([mix, stems[:, :4]], axis=1), sr, subtype="PCM_16", format="FLAC")
+    sf.write(fixture.with_name(fixture.stem + "-mwf.flac"), stems[:, 4:], sr, subtype="PCM_16", format="FLAC")
     print(f"wrote {fixture} ({fixture.stat().st_size / 1e6:.2f} MB): {EXCERPT_S[1]} s of the demo song and "
           "spleeter's own stems")
     print(json.dumps({"excerpt_s": EXCERPT_S, "reference": REFERENCE, "checkpoint": CHECKPOINT_WHEEL}))

@@ -21,8 +21,9 @@ from .stft import HOP, N_FFT, OVERLAP, OverlapAdd, analyse, synthesise
 class SegmentPipeline:
     """Separates a 44.1 kHz stream of ``channels`` (even: stereo pairs) into two stems.
 
-    ``push(samples)`` and then ``finish()`` return lists of ``(n, 2, channels)`` float32 arrays
-    (stem axis: vocals, accompaniment), together exactly as long as the input and aligned to it.
+    ``push(samples)`` (``(n, channels)``) and then ``finish()`` return lists of ``(2, channels, n)``
+    float32 arrays (stems: vocals, accompaniment), together exactly as long as the input and
+    aligned to it.
     """
 
     def __init__(self, model: UNetModel, channels: int, wiener: bool = False, workers: int = 1):
@@ -53,7 +54,7 @@ class SegmentPipeline:
                 out.append(self._segment(self.frames))
                 self._shift()
         self.received += len(samples)
-        return [o for o in out if len(o)]
+        return [o for o in out if o.shape[-1]]
 
     def finish(self) -> list[np.ndarray]:
         """The rest: ``pad_end`` frames, the last segment padded with zero frames."""
@@ -70,12 +71,12 @@ class SegmentPipeline:
         excess = self.emitted - self.received
         self.emitted -= excess
         while excess > 0 and out:
-            cut = min(excess, len(out[-1]))
-            out[-1] = out[-1][:len(out[-1]) - cut]
+            cut = min(excess, out[-1].shape[-1])
+            out[-1] = out[-1][..., :out[-1].shape[-1] - cut]
             excess -= cut
-            if not len(out[-1]):
+            if not out[-1].shape[-1]:
                 out.pop()
-        return [o for o in out if len(o)]
+        return [o for o in out if o.shape[-1]]
 
     def _shift(self) -> None:
         keep = (OVERLAP - 1) * HOP
@@ -86,22 +87,24 @@ class SegmentPipeline:
     def _segment(self, n: int) -> np.ndarray:
         """Run one segment whose first ``n`` frames are real; returns the finished samples."""
         card = self.model.card
-        spec = analyse(self.buf, self.frames, self.workers)          # (T, N_BINS, ch) complex64
-        mag = np.abs(spec[:, :card.bins])                             # (T, F, ch)
+        spec = analyse(self.buf, self.frames, self.workers)          # (ch, T, N_BINS) complex64
+        mag = np.abs(spec[:, :, :card.bins]).transpose(1, 2, 0)       # (T, F, ch)
         est = [self.model.run(np.ascontiguousarray(mag[:, :, c:c + 2])) for c in range(0, self.channels, 2)]
-        vocals = np.concatenate([e[0] for e in est], axis=-1)[:n]     # (n, F, ch)
-        accomp = np.concatenate([e[1] for e in est], axis=-1)[:n]
+        # (ch, n, F) each
+        vocals = np.concatenate([e[0] for e in est], axis=-1)[:n].transpose(2, 0, 1)
+        accomp = np.concatenate([e[1] for e in est], axis=-1)[:n].transpose(2, 0, 1)
         if self.wiener:
             from .wiener import wiener_stems
 
-            stems = wiener_stems(vocals, accomp, spec[:n])            # (n, N_BINS, 2, ch)
+            stems = wiener_stems(vocals, accomp, spec[:, :n])         # (2, ch, n, N_BINS)
         else:
-            masks = ratio_masks(vocals, accomp, card.exponent, card.epsilon)   # (2, n, F, ch)
+            masks = ratio_masks(vocals, accomp, card.exponent, card.epsilon)   # (2, ch, n, F)
             # mask_extension "zeros": bins above F are silent in both stems.
-            stems = masks.transpose(1, 2, 0, 3) * spec[:n, :card.bins, None, :]  # (n, F, 2, ch)
-        done = self.ola.add(synthesise(stems, self.workers))            # (n * HOP, 2, ch)
-        drop = min(self.skip, len(done))
+            stems = np.zeros((2, self.channels, n, spec.shape[-1]), np.complex64)
+            np.multiply(masks, spec[None, :, :n, :card.bins], out=stems[..., :card.bins])
+        done = self.ola.add(synthesise(stems, self.workers))            # (2, ch, n * HOP)
+        drop = min(self.skip, done.shape[-1])
         self.skip -= drop
-        done = done[drop:]
-        self.emitted += len(done)
+        done = done[..., drop:]
+        self.emitted += done.shape[-1]
         return done

@@ -60,6 +60,7 @@ class UNetSeparator:
         for w, c in enumerate(self._wide):
             fold[w, c] = 1.0
         self._fold = fold / fold.sum(axis=0)  # duplicated channels are averaged back
+        self._identity = self._wide == list(range(self.channels))
         self.nonfinite_samples = 0
 
     # ------------------------------------------------------------------------------------------
@@ -81,17 +82,17 @@ class UNetSeparator:
 
         def back(parts: list[np.ndarray], last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             nonlocal total_out
-            if resample:
-                flat = np.concatenate([p.reshape(len(p), -1) for p in parts]) if parts else \
-                    np.zeros((0, 2 * len(self._wide)), np.float32)
-                out = to_input.resample_chunk(flat, last=last)
-                parts = [out.reshape(len(out), 2, len(self._wide))]
+            wide = len(self._wide)
+            if resample:  # parts: (2, wide, n) at 44.1 kHz -> (n, 2 * wide) for soxr, and back
+                flat = np.concatenate([p.reshape(2 * wide, -1) for p in parts], axis=1).T if parts else \
+                    np.zeros((0, 2 * wide), np.float32)
+                out = to_input.resample_chunk(np.ascontiguousarray(flat), last=last)
+                parts = [out.T.reshape(2, wide, len(out))]
             for part in parts:
-                part = part[:max(0, total_in - total_out)]
-                if len(part):
-                    total_out += len(part)
-                    stems = part @ self._fold  # (n, 2, channels)
-                    yield np.ascontiguousarray(stems[:, 0]), np.ascontiguousarray(stems[:, 1])
+                part = part[..., :max(0, total_in - total_out)]
+                if part.shape[-1]:
+                    total_out += part.shape[-1]
+                    yield self._fold_back(part[0]), self._fold_back(part[1])
 
         for block in blocks:
             block = self._check(block)
@@ -122,6 +123,12 @@ class UNetSeparator:
         vocals = np.concatenate([p[0] for p in parts]).reshape(shape)
         accomp = np.concatenate([p[1] for p in parts]).reshape(shape)
         return vocals, accomp
+
+    def _fold_back(self, stem: np.ndarray) -> np.ndarray:
+        """``(wide, n)`` network channels → owned ``(n, channels)`` (duplicates averaged)."""
+        if self._identity:
+            return np.ascontiguousarray(stem.T)
+        return np.ascontiguousarray(stem.T @ self._fold)
 
     def _check(self, block: np.ndarray) -> np.ndarray:
         block = np.asarray(block, np.float32)

@@ -31,41 +31,39 @@ WINDOW = hann_periodic(N_FFT)
 
 def analyse(samples: np.ndarray, n_frames: int, workers: int = 1) -> np.ndarray:
     """STFT frames of a ``(samples, channels)`` stretch holding at least
-    ``(n_frames - 1) * HOP + N_FFT`` samples: ``(n_frames, N_BINS, channels)`` complex64."""
+    ``(n_frames - 1) * HOP + N_FFT`` samples: ``(channels, n_frames, N_BINS)`` complex64."""
     frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT, axis=0)[::HOP][:n_frames]
-    # frames: (n_frames, channels, N_FFT) view
-    spec = scipy.fft.rfft(frames * WINDOW, axis=-1, workers=workers)
-    return np.ascontiguousarray(spec.transpose(0, 2, 1))
+    # frames: (n_frames, channels, N_FFT) view; windowed copy channel-first so the FFT axis is last
+    return scipy.fft.rfft(frames.transpose(1, 0, 2) * WINDOW, axis=-1, workers=workers)
 
 
 def synthesise(spec: np.ndarray, workers: int = 1) -> np.ndarray:
-    """Windowed inverse frames of ``(frames, bins, ...)`` complex spectra (``bins <= N_BINS``; the
-    missing top bins are zero), scaled by the window compensation: ``(frames, N_FFT, ...)``
-    float32, ready to overlap-add."""
-    frames = scipy.fft.irfft(spec, n=N_FFT, axis=1, workers=workers)
-    window = (WINDOW * np.float32(WINDOW_COMPENSATION)).reshape((N_FFT,) + (1,) * (spec.ndim - 2))
-    return frames * window
+    """Windowed inverse frames of ``(..., frames, N_BINS)`` complex spectra, scaled by the window
+    compensation: ``(..., frames, N_FFT)`` float32, ready to overlap-add."""
+    frames = scipy.fft.irfft(spec, n=N_FFT, axis=-1, workers=workers)
+    frames *= WINDOW * np.float32(WINDOW_COMPENSATION)
+    return frames
 
 
 class OverlapAdd:
     """Overlap-adds frames of ``N_FFT`` samples at hop ``HOP``, returning the finished chunks.
 
     Args:
-        shape: the trailing shape of a sample, e.g. ``(stems, channels)``.
+        shape: the leading shape of the frames, e.g. ``(stems, channels)``.
     """
 
     def __init__(self, shape: tuple[int, ...]):
         self.shape = tuple(shape)
-        self.tail = np.zeros((OVERLAP - 1, HOP) + self.shape, np.float32)
+        self.tail = np.zeros(self.shape + (OVERLAP - 1, HOP), np.float32)
 
     def add(self, frames: np.ndarray) -> np.ndarray:
-        """``frames``: ``(n, N_FFT) + shape``; returns the ``n * HOP`` samples those frames finish,
-        ``(n * HOP,) + shape``."""
-        n = len(frames)
-        quarters = frames.reshape((n, OVERLAP, HOP) + self.shape)
-        acc = np.zeros((n + OVERLAP - 1, HOP) + self.shape, np.float32)
-        acc[:OVERLAP - 1] = self.tail
+        """``frames``: ``shape + (n, N_FFT)``; returns the ``n * HOP`` samples those frames finish,
+        ``shape + (n * HOP,)``."""
+        n = frames.shape[-2]
+        quarters = frames.reshape(self.shape + (n, OVERLAP, HOP))
+        acc = np.zeros(self.shape + (n + OVERLAP - 1, HOP), np.float32)
+        acc[..., :OVERLAP - 1, :] = self.tail
         for q in range(OVERLAP):
-            acc[q:q + n] += quarters[:, q]
-        self.tail = acc[n:].copy()
-        return acc[:n].reshape((n * HOP,) + self.shape)
+            acc[..., q:q + n, :] += quarters[..., q, :]
+        self.tail = acc[..., n:, :].copy()
+        return acc[..., :n, :].reshape(self.shape + (n * HOP,))

@@ -9,23 +9,27 @@ memory bounded and the stream going.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .stft import N_BINS
 
 
 def wiener_stems(vocals: np.ndarray, accompaniment: np.ndarray, spec: np.ndarray) -> np.ndarray:
-    """``vocals``, ``accompaniment``: ``(frames, F, channels)`` magnitude estimates; ``spec``:
-    ``(frames, N_BINS, channels)`` complex mixture STFT. Returns the two stems' STFTs,
-    ``(frames, N_BINS, 2, channels)`` complex64; each stereo pair is filtered on its own."""
-    import norbert
+    """``vocals``, ``accompaniment``: ``(channels, frames, F)`` magnitude estimates; ``spec``:
+    ``(channels, frames, N_BINS)`` complex mixture STFT. Returns the two stems' STFTs,
+    ``(2, channels, frames, N_BINS)`` complex64; each stereo pair is filtered on its own."""
+    with warnings.catch_warnings():  # norbert 0.2.1 imports a deprecated scipy.ndimage namespace
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import norbert
 
-    frames, bins, channels = vocals.shape
-    out = np.empty((frames, N_BINS, 2, channels), np.complex64)
+    channels, frames, bins = vocals.shape
+    out = np.empty((2, channels, frames, N_BINS), np.complex64)
     for c in range(0, channels, 2):
-        v = np.zeros((frames, N_BINS, 2, 2), np.float32)  # (frames, bins, channels, sources)
-        v[:, :bins, :, 0] = vocals[:, :, c:c + 2]
-        v[:, :bins, :, 1] = accompaniment[:, :, c:c + 2]
-        y = norbert.wiener(v, np.array(spec[:, :, c:c + 2], np.complex64))  # x is scaled in place
-        out[:, :, :, c:c + 2] = y.transpose(0, 1, 3, 2)
+        v = np.zeros((frames, N_BINS, 2, 2), np.float32)  # norbert: (frames, bins, channels, sources)
+        v[:, :bins, :, 0] = vocals[c:c + 2].transpose(1, 2, 0)
+        v[:, :bins, :, 1] = accompaniment[c:c + 2].transpose(1, 2, 0)
+        x = np.array(spec[c:c + 2].transpose(1, 2, 0), np.complex64)  # a copy: norbert scales it in place
+        out[:, c:c + 2] = norbert.wiener(v, x).transpose(3, 2, 0, 1)
     return out

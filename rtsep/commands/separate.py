@@ -35,14 +35,26 @@ def add_parser(sub):
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--plot", action="store_true", help="also write spectrograms.png beside the stems")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="separate N files at a time in N local processes (with --ray: at most N at a time)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run one task per file on an existing Ray cluster: 'auto' (the one `ray start` brought "
+                        "up on this machine), HOST:PORT or ray://HOST:10001; inputs and OUTDIR must be on storage "
+                        "every node sees (pip install \"rtsep[cluster]\"; see docs/cluster.md)")
+    p.add_argument("--json", action="store_true",
+                   help="end with one JSON summary: files, seconds of audio, x real time, failures")
     return p
 
 
 def run(args) -> int:
     paths = expand_inputs(args.inputs)
     outdir = prepare_outdir(args.outdir)
-    fs = FileSeparator(model=args.model, blocksize=args.blocksize, progress=not args.quiet, latency=args.latency,
-                        method=args.method, wiener=args.wiener)
+    # FileSeparator's options, the same for a local run and every task of a batch job.
+    options = dict(model=args.model, blocksize=args.blocksize, latency=args.latency, method=args.method,
+                   wiener=args.wiener)
+    if args.ray or args.workers is not None or args.json:
+        return _run_job(args, paths, outdir, options)
+    fs = FileSeparator(progress=not args.quiet, **options)
     failed = 0
     placeholder = False
     for path in paths:
@@ -76,3 +88,18 @@ def run(args) -> int:
         print(f"rtsep: {failed} of {len(paths)} input(s) failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_job(args, paths, outdir, options) -> int:
+    """One task per file on a backend (rtsep.batch, rtsep.cluster): one bar, one summary."""
+    from ..batch import InlineBackend, JobSpec, ProcessBackend, run_and_report
+
+    spec = JobSpec.create(outdir, STEMS_BY_MODE[args.mode], options, force=args.force, plot=args.plot)
+    if args.ray:
+        from ..cluster import RayBackend
+        backend = RayBackend(args.ray, max_in_flight=args.workers)
+    elif args.workers is not None:
+        backend = ProcessBackend(args.workers)
+    else:
+        backend = InlineBackend()
+    return run_and_report(paths, spec, backend, as_json=args.json, progress=not args.quiet)

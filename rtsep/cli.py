@@ -16,9 +16,32 @@ from .errors import RtsepError
 COMMANDS = ("separate", "info", "demo", "devices", "live", "latency", "gui", "plugins", "process", "melody")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: rtsep's and its decoding/inference libraries' versions (looked up only
+    when asked, from the installed packages' metadata: nothing imported)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+
+        from . import __version__
+
+        libs = []
+        for name in ("onnxruntime", "av", "soundfile", "numpy"):
+            try:
+                libs.append(f"{name} {version(name)}")
+            except PackageNotFoundError:
+                libs.append(f"{name} missing")
+        print(f"rtsep {__version__} (Python {sys.version.split()[0]}; {', '.join(libs)})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rtsep", description="Real-time singing-voice separation.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and its main libraries' and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:

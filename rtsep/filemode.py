@@ -217,6 +217,8 @@ class FileSeparator:
                 while True:
                     try:
                         block = f.read(read_frames, dtype="float32", always_2d=True)
+                    except AudioFileError:
+                        raise
                     except Exception as exc:
                         raise AudioFileError(f"{path}: cannot decode ({str(exc).strip()[:120]})") from None
                     if not len(block):

@@ -1,4 +1,8 @@
-"""Reading inputs safely and writing outputs atomically (temporary file, then rename)."""
+"""Reading inputs safely and writing outputs atomically (temporary file, then rename).
+
+Inputs are decoded by :mod:`rtsep.io.decode`: WAV/FLAC/AIFF by libsndfile, every other
+format (M4A/AAC, MP3, Opus, Ogg, and the audio of MP4/MKV/WebM videos) by FFmpeg.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,17 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import AudioFileError
+from .decode import AUDIO_EXTENSIONS, AudioReader, open_audio
+from .decode import first_line as _first_line
 
 MIN_RATE_HZ = 1000
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def open_input(path: str | os.PathLike) -> sf.SoundFile:
-    """Open an audio file for reading; a one-line :class:`AudioFileError` if it is no audio."""
+def open_input(path: str | os.PathLike) -> AudioReader:
+    """Open an audio file (or a video's audio track) for streaming reads: ``.samplerate``,
+    ``.channels``, ``.frames`` (an estimate until the end for FFmpeg-decoded files, see
+    :class:`rtsep.io.decode.AudioReader`), ``.read(n, dtype="float32", always_2d=True)``;
+    a one-line :class:`AudioFileError` if it holds no readable audio."""
     path = Path(path)
     if not path.exists():
         raise AudioFileError(f"{path}: no such file")
@@ -29,10 +33,7 @@ def open_input(path: str | os.PathLike) -> sf.SoundFile:
         raise AudioFileError(f"{path}: is a folder")
     if path.stat().st_size == 0:
         raise AudioFileError(f"{path}: empty file")
-    try:
-        f = sf.SoundFile(str(path))
-    except Exception as exc:  # libsndfile's errors: unknown format, truncated header...
-        raise AudioFileError(f"{path}: not a readable audio file ({_first_line(exc)})") from None
+    f = open_audio(path)
     if f.frames == 0:
         f.close()
         raise AudioFileError(f"{path}: contains no audio frames")
@@ -45,16 +46,15 @@ def open_input(path: str | os.PathLike) -> sf.SoundFile:
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Whole file as float32 ``(frames, channels)`` and its rate."""
     with open_input(path) as f:
-        try:
-            audio = f.read(dtype="float32", always_2d=True)
-        except Exception as exc:
-            raise AudioFileError(f"{path}: cannot decode ({_first_line(exc)})") from None
+        audio = f.read(dtype="float32", always_2d=True)  # decode errors: AudioFileError
+        if not len(audio):
+            raise AudioFileError(f"{path}: contains no audio frames")
         return audio, f.samplerate
 
 
 def is_audio_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower().lstrip(".") in {
-        "wav", "flac", "ogg", "opus", "aiff", "aif", "mp3", "au", "caf", "w64", "rf64"}
+    """A file whose extension is one of the audio or video formats rtsep decodes."""
+    return path.is_file() and path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
 
 
 @contextmanager

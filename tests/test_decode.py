@@ -144,6 +144,7 @@ def test_streaming_reads_equal_one_read_and_the_length_becomes_exact(tmp_path):
             assert block.shape[1] == 2 and len(block) <= sizes[len(parts) % len(sizes)]
             parts.append(block)
             assert f.tell() == sum(map(len, parts))
+            assert f.frames > f.tell() or f.frames_exact  # `frames - tell()` frames are left
         assert f.frames_exact and f.frames == len(whole) == f.tell()
         assert f.read(100).shape == (0, 2)
     np.testing.assert_array_equal(np.concatenate(parts), whole)

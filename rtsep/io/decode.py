@@ -57,7 +57,8 @@ class AudioReader:
         samplerate: Hz.
         channels: channel count.
         frames: length in frames; for FFmpeg-decoded files an estimate from the container
-            until the last frame has been read, then exact (``frames_exact``).
+            until the last frame has been read, then exact (``frames_exact``). The estimate
+            grows as needed so that ``frames - tell()`` stays positive until the end.
         frames_exact: whether ``frames`` is exact.
         decoder: ``"libsndfile"`` or ``"ffmpeg:<codec>"``.
     """
@@ -249,6 +250,8 @@ class FfmpegReader(AudioReader):
         self._delivered += take
         if self._done and not self._buffered:
             self.frames, self.frames_exact = self._delivered, True
+        else:  # an estimate never claims the end before it is there: ``frames - tell() > 0``
+            self.frames = max(self.frames, self._delivered + max(self._buffered, 1))
         return _shape(out, dtype, always_2d)
 
     def tell(self) -> int:

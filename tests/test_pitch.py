@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SHARED_DATA, assert_one_line_error, run_cli
-from rtsep.pitch import (Melody, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
+from rtsep.pitch import (Melody, MelodyProcess, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
                          read_melody_csv, reference_melody, write_melody_csv)
 
 SR = 16000
@@ -138,6 +138,22 @@ def test_tracker_chunks_match_whole_signal_at_44k():
     same = np.abs(chunked - whole.f0_hz) < 1.0
     assert same.mean() > 0.97, same.mean()
     assert all(len(p) == 0 or len(p) >= 100 for p in parts[:-1])   # frames come in chunks of >= 1 s
+
+
+def test_melody_process_matches_the_tracker_and_reports_a_dead_child():
+    x = sung_phrase(44100)
+    with MelodyProcess(44100) as proc:
+        for i in range(0, len(x), 4410):
+            proc.push(np.stack([x[i:i + 4410]] * 2, axis=1))
+        got = proc.finish(timeout=120)
+    want = reference_melody(x, 44100)
+    assert len(got) == len(want) and np.allclose(got.f0_hz, want.f0_hz)
+    dead = MelodyProcess(16000)
+    dead._proc.terminate()
+    with pytest.raises(PitchError, match="ended"):
+        dead.finish(timeout=30)
+    with pytest.raises(PitchError):
+        dead.push(np.zeros(160, np.float32))
 
 
 def test_reference_melody_of_silence_and_bad_input():

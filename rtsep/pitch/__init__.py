@@ -1,7 +1,8 @@
 """Pitch guide and score for karaoke.
 
 - ``reference_melody(vocals, sample_rate, hop_s=0.01) -> Melody`` and ``MelodyTracker`` (chunk by
-  chunk, librosa pYIN): the song's sung melody from its separated vocals.
+  chunk, librosa pYIN): the song's sung melody from its separated vocals; ``MelodyProcess``: the same
+  tracker in a child process, for hosts whose audio callback needs the GIL.
 - ``StreamingPitch(sample_rate, hop_samples=None)``: the singer's live f0 (librosa YIN per hop).
 - ``Scorer(melody, tolerance_cents=50.0)`` and ``cents_error_folded``: the octave-folded score.
 - ``read_melody_csv`` / ``write_melody_csv``: ``time_s,f0_hz`` files (``rtsep melody``).
@@ -13,6 +14,7 @@ from .reference import MelodyTracker, reference_melody
 from .score import Scorer, cents_error_folded
 from .signal import PitchError
 from .streaming import StreamingPitch
+from .worker import MelodyProcess
 
-__all__ = ["Melody", "MelodyTracker", "reference_melody", "StreamingPitch", "Scorer", "cents_error_folded",
+__all__ = ["Melody", "MelodyTracker", "MelodyProcess", "reference_melody", "StreamingPitch", "Scorer", "cents_error_folded",
            "read_melody_csv", "write_melody_csv", "PitchError"]

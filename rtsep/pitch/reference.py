@@ -5,7 +5,10 @@ reached raw pitch accuracy 0.96 and overall accuracy 0.95, against 0.96 / 0.68 f
 with an energy gate (YIN has no voicing decision). Its cost is the HMM over pitch bins: the
 default 0.1-semitone grid ran at ~3x real time on one core, a 0.25-semitone grid at ~25x with
 the same accuracy (the score's tolerance is 50 cents), so the tracker uses 0.25, and refines each voiced frame with YIN's interpolated f0 when it
-lies within one bin of pYIN's. Analysis runs
+lies within one bin of pYIN's. Separated vocals carry some of the accompaniment, which pYIN
+calls voiced: frames more than 20 dB below the loud frames so far (95th percentile of the frame
+levels) are unvoiced (on 17 MIR-1K clips: overall accuracy 0.77 -> 0.84 on U-Net vocals, 0.69 ->
+0.78 on rtsep's network, 0.91 -> 0.94 on the true vocal; raw pitch accuracy -0.01). Analysis runs
 at 16 kHz (singing needs < 8 kHz) with 64 ms frames (1024 samples), 65-1050 Hz (C2-C6);
 ``benchmarks/melody.py`` measures speed and accuracy.
 
@@ -32,7 +35,10 @@ FMIN_HZ = 65.0               # C2
 FMAX_HZ = 1050.0             # C6
 RESOLUTION_SEMITONES = 0.25  # pYIN pitch grid: 0.25 is ~8x faster than librosa's 0.1, as accurate
 REFINE_MAX_OCTAVES = RESOLUTION_SEMITONES / 12  # YIN replaces pYIN's bin within one bin of it
-MAX_FRAMES_PER_CALL = 3000   # 30 s at 10 ms: bounds pYIN's memory (frames x bins matrices)
+MAX_FRAMES_PER_CALL = 3000
+GATE_DB = 20.0               # unvoiced when a frame is this far below the loud frames (bleed in separated vocals)
+GATE_PERCENTILE = 95.0       # "the loud frames": this percentile of the frame levels so far
+_LEVEL_BINS_DB = np.arange(-120.0, 20.5, 0.5)   # 30 s at 10 ms: bounds pYIN's memory (frames x bins matrices)
 
 
 class MelodyTracker:
@@ -64,6 +70,7 @@ class MelodyTracker:
         self._buf_start = 0
         self._received = 0          # input samples at 16 kHz so far
         self._finished = False
+        self._level_counts = np.zeros(len(_LEVEL_BINS_DB), np.int64)  # histogram of frame levels so far
 
     @property
     def hop_s(self) -> float:
@@ -109,8 +116,12 @@ class MelodyTracker:
             stop = min(emit_end, first + MAX_FRAMES_PER_CALL)
             compute_end = min(n_known, stop + self._lookahead)
             start = max(0, first - self._context)
-            f0 = self._pyin(start, compute_end)
-            self.melody.extend(f0[first - start:stop - start])
+            f0, level_db = self._pyin(start, compute_end)
+            f0, level_db = f0[first - start:stop - start], level_db[first - start:stop - start]
+            bins = np.searchsorted(_LEVEL_BINS_DB, level_db).clip(0, len(_LEVEL_BINS_DB) - 1)
+            self._level_counts += np.bincount(bins, minlength=len(_LEVEL_BINS_DB))
+            f0[level_db < self.loud_level_db() - GATE_DB] = 0.0
+            self.melody.extend(f0)
         # Keep only what the next call needs: its context frames onwards.
         keep_from = max(0, len(self.melody) - self._context) * self.hop
         if keep_from > self._buf_start:
@@ -118,14 +129,24 @@ class MelodyTracker:
             self._buf_start = keep_from
         return Melody(self.hop_s, self.melody.f0_hz[n0:])
 
-    def _pyin(self, start: int, end: int) -> np.ndarray:
-        """f0 (Hz, 0 = unvoiced) of frames ``start..end-1``."""
+    def loud_level_db(self) -> float:
+        """The level of the loud frames so far (dB re full scale), from the level histogram."""
+        total = int(self._level_counts.sum())
+        if not total:
+            return -np.inf
+        k = int(np.searchsorted(np.cumsum(self._level_counts), GATE_PERCENTILE / 100 * total))
+        return float(_LEVEL_BINS_DB[min(k, len(_LEVEL_BINS_DB) - 1)])
+
+    def _pyin(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """f0 (Hz, 0 = unvoiced) and level (dB) of frames ``start..end-1``."""
         import librosa
 
         a = start * self.hop - self._buf_start
         seg = self._buf[a:a + (end - start - 1) * self.hop + FRAME_LENGTH]
-        if not np.any(seg):
-            return np.zeros(end - start)  # silence: pYIN would warn and return NaN anyway
+        if not np.any(seg):  # silence: pYIN would warn and return NaN anyway
+            return np.zeros(end - start), np.full(end - start, -120.0)
+        frames = librosa.util.frame(seg, frame_length=FRAME_LENGTH, hop_length=self.hop)
+        level_db = 10.0 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=0) + 1e-12)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             f0, voiced, _ = librosa.pyin(seg, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=ANALYSIS_RATE_HZ,
@@ -140,9 +161,9 @@ class MelodyTracker:
         with np.errstate(divide="ignore", invalid="ignore"):
             agree = np.abs(np.log2(fine[:len(out)] / out)) < REFINE_MAX_OCTAVES
         out[agree] = fine[:len(out)][agree]
-        if len(out) != end - start:  # never expected: librosa's framing of exactly this length
+        if len(out) != end - start or len(level_db) != end - start:  # never expected: exact framing
             raise PitchError(f"pYIN returned {len(out)} frames for {end - start}")
-        return out
+        return out, level_db
 
 
 def reference_melody(vocals: np.ndarray, sample_rate: int, hop_s: float = 0.01) -> Melody:

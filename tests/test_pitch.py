@@ -132,12 +132,16 @@ def test_tracker_chunks_match_whole_signal_at_44k():
     x = sung_phrase(44100)
     whole = reference_melody(x, 44100)
     tracker = MelodyTracker(44100)
-    parts = [tracker.push(x[i:i + 4410]).f0_hz for i in range(0, len(x), 4410)] + [tracker.finish().f0_hz]
-    chunked = np.concatenate(parts)
+    parts = [tracker.push(x[i:i + 4410]) for i in range(0, len(x), 4410)] + [tracker.finish()]
+    chunked = np.concatenate([p.f0_hz for p in parts])
     assert len(chunked) == len(whole) == len(tracker.melody)
     same = np.abs(chunked - whole.f0_hz) < 1.0
     assert same.mean() > 0.97, same.mean()
     assert all(len(p) == 0 or len(p) >= 100 for p in parts[:-1])   # frames come in chunks of >= 1 s
+    times = np.concatenate([p.times_s for p in parts])              # each batch placed in the song
+    assert np.allclose(times, whole.times_s)
+    batch = next(p for p in parts if p.start_index > 0 and len(p))
+    assert batch.at(batch.times_s[5]) == batch.f0_hz[5] and batch.at(0.0) == 0.0
 
 
 def test_melody_process_matches_the_tracker_and_reports_a_dead_child():
@@ -286,3 +290,15 @@ def test_cli_melody_bad_inputs(tmp_path):
     assert not out.exists() or not any(out.iterdir())
     proc = run_cli("melody", str(junk), "-o", str(out), "--hop-ms", "0")
     assert "--hop-ms" in assert_one_line_error(proc)
+    proc = run_cli("melody", str(junk), "-o", str(junk))            # the output folder is a file
+    assert_one_line_error(proc)
+
+
+def test_cli_melody_from_a_mixture_through_the_separator(tmp_path):
+    x = sung_phrase(SR)
+    noise = 0.02 * np.random.default_rng(5).standard_normal(len(x)).astype(np.float32)
+    sf.write(tmp_path / "song.wav", x + noise, SR)
+    proc = run_cli("melody", str(tmp_path / "song.wav"), "-o", str(tmp_path), "--separator", "net")
+    assert proc.returncode == 0, proc.stderr
+    m = read_melody_csv(tmp_path / "song.csv")
+    assert abs(cents_error_folded(m.at(0.5 + 3 * 0.6 + 0.225), midi_hz(NOTES[3]))) < 50

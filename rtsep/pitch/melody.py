@@ -11,17 +11,20 @@ import numpy as np
 
 
 class Melody:
-    """f0 per frame, frame ``i`` at ``i * hop_s`` seconds; 0 Hz = unvoiced.
+    """f0 per frame, frame ``i`` at ``(start_index + i) * hop_s`` seconds; 0 Hz = unvoiced.
+
+    ``start_index`` is 0 for a whole melody; a tracker's batch of new frames starts later.
 
     ``times_s (n,)`` and ``f0_hz (n,)`` are float64 views of the frames computed so far.
     One thread may ``extend`` while others read: a reader always sees a consistent prefix
     (frames are written before the count that publishes them).
     """
 
-    def __init__(self, hop_s: float, f0_hz: np.ndarray | None = None, capacity: int = 0):
+    def __init__(self, hop_s: float, f0_hz: np.ndarray | None = None, capacity: int = 0, start_index: int = 0):
         if not (isinstance(hop_s, (int, float)) and math.isfinite(hop_s) and hop_s > 0):
             raise ValueError(f"hop_s must be a positive number, got {hop_s!r}")
         self.hop_s = float(hop_s)
+        self.start_index = int(start_index)
         self._f0 = np.zeros(max(int(capacity), 16), np.float64)
         self._n = 0
         if f0_hz is not None:
@@ -38,16 +41,16 @@ class Melody:
     @property
     def times_s(self) -> np.ndarray:
         """``(n,)`` frame times in seconds."""
-        return np.arange(self._n) * self.hop_s
+        return (self.start_index + np.arange(self._n)) * self.hop_s
 
     @property
     def end_s(self) -> float:
         """Time up to which the melody is known (half a hop past the last frame)."""
-        return (self._n - 0.5) * self.hop_s if self._n else 0.0
+        return (self.start_index + self._n - 0.5) * self.hop_s if self._n else self.start_index * self.hop_s
 
     def index(self, time_s: float) -> int:
-        """Nearest frame index to ``time_s`` (may be out of range)."""
-        return int(math.floor(time_s / self.hop_s + 0.5))
+        """Index into ``f0_hz`` of the frame nearest ``time_s`` (may be out of range)."""
+        return int(math.floor(time_s / self.hop_s + 0.5)) - self.start_index
 
     def at(self, time_s: float) -> float:
         """f0 in Hz of the frame nearest ``time_s``; 0.0 outside the computed frames. O(1), no arrays."""

@@ -71,6 +71,17 @@ def _separator(path):
     return _W["seps"][path]
 
 
+def _unet(wiener, sample_rate=SR, channels=1):
+    """The offline U-Net (rtsep.unet), one per setting and worker; MIR-1K clips are resampled
+    to its 44.1 kHz and back by its own pipeline."""
+    from rtsep.unet import UNetSeparator
+
+    key = ("unet", wiener, sample_rate, channels)
+    if key not in _W.setdefault("seps", {}):
+        _W["seps"][key] = UNetSeparator(sample_rate, channels, wiener=wiener, threads=1)
+    return _W["seps"][key]
+
+
 def _oracle_irm(mix, v, a, n_fft, hop, m):
     """Ideal ratio mask |V|/(|V|+|A|) applied through the engine's StreamingStft."""
     from rtsep.dsp.stft import StreamingStft
@@ -131,6 +142,9 @@ def clip_task(task):
         pred = res.vad[nearest] >= res.vad_threshold  # the engine's activity and the GUI's threshold
         lab = labels > 0
         vad[path] = np.array([np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)])
+    for key, wiener in args.get("unet", ()):
+        ve, ae = _unet(wiener).separate(mix)
+        out[key] = _score(bss, [ve, ae])
     for meth, stride in args["methods"]:
         if idx % stride:
             continue
@@ -164,6 +178,8 @@ def song_task(args):
     for path, _ in args["song_models"]:
         res = separate_array(mix, sr, model=path, blocksize=4096)
         systems[path] = (res.vocals, res.accompaniment)
+    for key, wiener in args.get("unet", ()):
+        systems[key] = _unet(wiener, sr, mix.shape[1]).separate(mix)
     systems["Mixture"] = (mix, mix)
     for meth, _ in args["methods"]:
         if meth == "rpca":
@@ -215,6 +231,8 @@ def main(argv=None):
     p.add_argument("--rpca-stride", type=int, default=128, help="RPCA (slow) on every Nth evaluated clip")
     p.add_argument("--no-methods", action="store_true")
     p.add_argument("--no-song", action="store_true")
+    p.add_argument("--no-unet", action="store_true", help="skip the offline U-Net rows (models/unet-2stems.onnx)")
+    p.add_argument("--no-unet-wiener", action="store_true", help="skip the U-Net + Wiener filter row")
     p.add_argument("--mir-eval", action="store_true", help="score with mir_eval itself (slow)")
     p.add_argument("--out", default=None, help="markdown file (default benchmarks/results/quality.md; "
                    "quality-quick.md with --quick)")
@@ -253,6 +271,8 @@ def main(argv=None):
     wargs = dict(data=str(data_dir), mir1k=str(mroot), models=[(m, cards[m].vad_threshold) for m in models],
                  methods=methods, stfts=stfts, mir_eval=args.mir_eval,
                  song_models=[(m, 0) for m in models if "release" in Path(m).stem] or [(m, 0) for m in models[-1:]])
+    if not args.no_unet and (REPO / "models" / "unet-2stems.onnx").is_file():
+        wargs["unet"] = [("unet-2stems", False)] + ([] if args.no_unet_wiener else [("unet-2stems + Wiener", True)])
 
     timing = {m: per_frame_ms(m) for m in models}
     t0 = time.time()
@@ -263,7 +283,7 @@ def main(argv=None):
     with Pool(args.jobs, initializer=_init_worker, initargs=(wargs,)) as pool:
         song_async = None
         song_dir = data_dir / "songs" / "ultimate-nz-tour"
-        if not args.no_song and (song_dir / "mixture.flac").is_file() and models:
+        if not args.no_song and (song_dir / "mixture.flac").is_file() and (models or wargs.get("unet")):
             song_async = pool.apply_async(song_task, (wargs,))
         tasks = [(n, i) for i, n in enumerate(test)]
         for name, n, out, vad in tqdm(pool.imap_unordered(clip_task, tasks, chunksize=2), total=len(tasks),
@@ -330,6 +350,11 @@ def main(argv=None):
         c = cards[m]
         note = "" if "protocol" in Path(m).stem else " (trained on test-set singers: not a protocol result)"
         lines.append(fmt_row(f"**{Path(m).name}**{note}", f"{c.latency_ms:.2f} ms", r, r["clips"]))
+    for key, wiener in wargs.get("unet", ()):
+        r, _, _ = agg(key)
+        lines.append(fmt_row(f"**{key}** (Spleeter's pretrained U-Net, Deezer's own training data: not a protocol "
+                             "result; 16 kHz mono resampled to 44.1 kHz stereo and back)",
+                             "offline (11.9 s segments)", r, r["clips"]))
     for meth, stride in methods:
         r, nerr, msg = agg(f"method:{meth}")
         if r is None:

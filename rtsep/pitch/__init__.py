@@ -16,5 +16,5 @@ from .signal import PitchError
 from .streaming import StreamingPitch
 from .worker import MelodyProcess
 
-__all__ = ["Melody", "MelodyTracker", "MelodyProcess", "reference_melody", "StreamingPitch", "Scorer", "cents_error_folded",
-           "read_melody_csv", "write_melody_csv", "PitchError"]
+__all__ = ["Melody", "MelodyTracker", "MelodyProcess", "reference_melody", "StreamingPitch", "Scorer",
+           "cents_error_folded", "read_melody_csv", "write_melody_csv", "PitchError"]

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -85,172 +83,46 @@ def total_audio_s() -> float:
     return sum(int(rate * seconds) / rate for rate, _, seconds in INPUTS.values())
 
 
-# --- a local Ray cluster -------------------------------------------------------------------
-
-
-def _processes() -> list[tuple[int, int, int, str]]:
-    """``(pid, ppid, pgid, title)`` of every process (Linux /proc)."""
-    procs = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()
-            title = Path(f"/proc/{d}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        procs.append((int(d), int(fields[1]), int(fields[2]), title))
-    return procs
-
-
-class LocalRayCluster:
-    """Ray nodes started on this machine with ``ray start --block``, each in its own process
-    group, so that teardown (and the kill test) ends exactly the processes started here."""
-
-    def __init__(self):
-        exe = Path(sys.executable).with_name("ray")
-        self.ray = str(exe) if exe.is_file() else shutil.which("ray")
-        self.temp_dir = tempfile.mkdtemp(prefix="rtsep-ray-", dir="/tmp")  # short: Ray's socket paths
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.nodes: list[subprocess.Popen] = []
-        self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-
-    def start_node(self, head: bool) -> subprocess.Popen:
-        cmd = [self.ray, "start", "--block", "--num-cpus", "1", "--node-ip-address", "127.0.0.1",
-               "--temp-dir", self.temp_dir, "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"]
-        cmd += ["--head", "--port", str(self.port), "--include-dashboard", "false"] if head else \
-            ["--address", self.address]
-        log = open(Path(self.temp_dir) / f"node{len(self.nodes)}.log", "w")
-        node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
-        self.nodes.append(node)
-        return node
-
-    def wait_for_nodes(self, count: int, timeout_s: float = 180) -> None:
-        code = ("import ray, sys, time\n"
-                f"ray.init(address={self.address!r}, logging_level='ERROR', log_to_driver=False)\n"
-                f"end = time.time() + {timeout_s}\n"
-                f"while sum(n['Alive'] for n in ray.nodes()) < {count} and time.time() < end:\n"
-                "    time.sleep(0.5)\n"
-                f"sys.exit(0 if sum(n['Alive'] for n in ray.nodes()) >= {count} else 1)\n")
-        end = time.time() + timeout_s
-        while time.time() < end:  # the head's GCS port first
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
-                break
-            except OSError:
-                assert all(n.poll() is None for n in self.nodes), self.log()
-                time.sleep(0.5)
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s + 60,
-                              env=self.env)
-        assert proc.returncode == 0, f"{count} Ray nodes did not come up:\n{proc.stderr[-2000:]}\n{self.log()}"
-
-    def processes_of(self, node: subprocess.Popen) -> list[tuple[int, int, int, str]]:
-        """The node's processes: its process group (raylet, agents) and the task workers
-        its raylet started (each in a process group of its own)."""
-        procs = _processes()
-        group = {p[0] for p in procs if p[2] == node.pid}
-        return [p for p in procs if p[0] in group or p[1] in group]
-
-    def kill_node(self, node: subprocess.Popen, sig=signal.SIGKILL) -> None:
-        procs = self.processes_of(node)
-        try:
-            os.killpg(node.pid, sig)
-        except ProcessLookupError:
-            pass
-        for pid, *_ in procs:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def stop(self) -> None:
-        for node in reversed(self.nodes):
-            self.kill_node(node, signal.SIGTERM)
-        deadline = time.time() + 10
-        for node in self.nodes:
-            try:
-                node.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
-        for node in reversed(self.nodes):
-            self.kill_node(node, signal.SIGKILL)
-            node.wait(30)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
-
-    def log(self) -> str:
-        return "\n".join(p.read_text()[-1500:] for p in sorted(Path(self.temp_dir).glob("node*.log")))
+# --- a local Ray cluster; a job whose worker is killed mid-file ------------------------------
 
 
 @pytest.fixture(scope="module")
 def ray_cluster():
+    """A head node and a worker node on this machine, one CPU each, ended by process group."""
     pytest.importorskip("ray", reason='Ray is not installed (pip install "rtsep[cluster]")')
     if not Path("/proc/self/stat").exists():
         pytest.skip("the cluster test finds Ray's processes through Linux /proc")
-    cluster = LocalRayCluster()
-    if not cluster.ray:
-        pytest.skip("the `ray` command is not on PATH")
+    from rtsep.cluster import LocalRayCluster
+
     try:
-        cluster.start_node(head=True)
+        cluster = LocalRayCluster(cpus_per_node=1)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        cluster.start_node()
         cluster.wait_for_nodes(1)
-        cluster.start_node(head=False)
+        cluster.start_node()
         cluster.wait_for_nodes(2)
         yield cluster
     finally:
         cluster.stop()
 
 
-def separate_on_ray(cluster, *args: str) -> subprocess.CompletedProcess:
-    return run_cli("separate", *args, *MODEL_ARGS, "--ray", cluster.address, "--json", "--quiet",
-                   timeout=TIMEOUT_S)
+def wait_until_two_files_are_written(job: subprocess.Popen, out: Path, also=lambda: True) -> None:
+    """Return while two tasks each have a half-written stem on disk (and ``also()``)."""
+    end = time.time() + TIMEOUT_S
+    while time.time() < end and job.poll() is None:
+        writing = {p.parent for p in out.rglob(".*.tmp.wav")} if out.exists() else set()
+        if len(writing) == 2 and also():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the job ended before a worker could be killed mid-file")
 
 
-def test_ray_job_equals_the_local_run_and_a_rerun_rewrites_nothing(ray_cluster, inputs, reference, tmp_path):
-    bad = tmp_path / "zz_bad.wav"
-    bad.write_text("not audio at all")
-    out = tmp_path / "out"
-    proc = separate_on_ray(ray_cluster, str(inputs), str(bad), "-o", str(out))
-    assert proc.returncode == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("rtsep: error:")]
-    assert len(errors) == 1 and "zz_bad.wav" in errors[0] and "not a readable audio file" in errors[0], proc.stderr
-    s = summary_of(proc)
-    assert (s["backend"], s["workers"], s["files"], s["separated"], s["failed"]) == ("ray", 2, len(INPUTS) + 1,
-                                                                                    len(INPUTS), 1)
-    assert s["failures"][0]["path"] == str(bad)
-    assert abs(s["audio_s"] - total_audio_s()) < 1e-2 and s["x_real_time"] > 0
-    assert not (out / "zz_bad").exists()
-    assert_same_as_reference(out, reference)
-
-    before = file_identities(out)
-    proc = separate_on_ray(ray_cluster, str(inputs), "-o", str(out))
-    assert proc.returncode == 0, proc.stderr
-    s = summary_of(proc)
-    assert (s["separated"], s["skipped"], s["failed"]) == (0, len(INPUTS), 0)
-    assert file_identities(out) == before, "a rerun rewrote outputs"
-
-
-def test_a_worker_node_killed_mid_run_is_retried_elsewhere(ray_cluster, inputs, reference, tmp_path):
-    """Runs last in this module: it kills the cluster's worker node for good."""
-    out = tmp_path / "out"
-    job = subprocess.Popen([sys.executable, "-m", "rtsep", "separate", str(inputs), "-o", str(out), *MODEL_ARGS,
-                            "--ray", ray_cluster.address, "--json", "--quiet"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    worker_node = ray_cluster.nodes[1]
+def finish(job: subprocess.Popen) -> dict:
+    """Wait for a killed-worker job: it succeeds, separated every file, and its retries
+    deleted the dead attempts' temporary stems first."""
     try:
-        # Kill when both nodes are writing a file (each node has one CPU: one task each), so
-        # the worker node dies with a half-written stem on disk.
-        end = time.time() + TIMEOUT_S
-        while time.time() < end and job.poll() is None:
-            busy = [p for p in ray_cluster.processes_of(worker_node) if p[3].startswith("ray::separate_file")]
-            writing = {p.parent for p in out.rglob(".*.tmp.wav")} if out.exists() else set()
-            if busy and len(writing) == 2:
-                break
-            time.sleep(0.05)
-        assert job.poll() is None, "the job ended before the worker node could be killed mid-file"
-        ray_cluster.kill_node(worker_node)
         stdout, stderr = job.communicate(timeout=TIMEOUT_S)
     finally:
         if job.poll() is None:
@@ -258,22 +130,30 @@ def test_a_worker_node_killed_mid_run_is_retried_elsewhere(ray_cluster, inputs, 
     assert job.returncode == 0, stderr
     s = json.loads(stdout.strip().splitlines()[-1])
     assert (s["separated"], s["failed"]) == (len(INPUTS), 0), stderr
-    # The retry found the dead attempt's temporary stems and deleted them first.
     assert s["stale_temp_files"] >= 1, s
-    assert_same_as_reference(out, reference)
+    return s
 
 
-def test_local_worker_processes_equal_the_local_run(inputs, reference, tmp_path):
+def test_local_worker_processes_equal_the_local_run_even_when_one_is_killed(inputs, reference, tmp_path):
+    """--workers 2: two local processes; one SIGKILLed mid-file is replaced and its file rerun."""
+    from rtsep.cluster.local import processes
+
     out = tmp_path / "out"
-    proc = run_cli("separate", str(inputs), "-o", str(out), *MODEL_ARGS, "--workers", "2", "--json", "--quiet",
-                   timeout=TIMEOUT_S)
-    assert proc.returncode == 0, proc.stderr
-    s = summary_of(proc)
-    assert (s["backend"], s["workers"], s["separated"], s["failed"]) == ("processes", 2, len(INPUTS), 0)
+    args = ("separate", str(inputs), "-o", str(out), *MODEL_ARGS, "--workers", "2", "--json", "--quiet")
+    job = subprocess.Popen([sys.executable, "-m", "rtsep", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+
+    def workers():
+        return [p[0] for p in processes() if p[1] == job.pid and "spawn_main" in p[3]]
+
+    wait_until_two_files_are_written(job, out, also=lambda: len(workers()) == 2)
+    os.kill(workers()[0], signal.SIGKILL)
+    s = finish(job)
+    assert (s["backend"], s["workers"]) == ("processes", 2)
     assert_same_as_reference(out, reference)
+
     before = file_identities(out)
-    proc = run_cli("separate", str(inputs), "-o", str(out), *MODEL_ARGS, "--workers", "2", "--json", "--quiet",
-                   timeout=TIMEOUT_S)
+    proc = run_cli(*args, timeout=TIMEOUT_S)
     assert proc.returncode == 0 and summary_of(proc)["skipped"] == len(INPUTS), proc.stderr
     assert file_identities(out) == before, "a rerun rewrote outputs"
 
@@ -332,3 +212,47 @@ def test_unreachable_cluster_is_one_quick_line(tmp_path):
     proc = run_cli("separate", str(path), "-o", str(tmp_path / "o"), "--ray", f"127.0.0.1:{port}")
     assert "cannot connect to the Ray cluster" in assert_one_line_error(proc)
     assert time.time() - t0 < 60, "ray.init kept retrying a dead address"
+
+
+def separate_on_ray(cluster, *args: str) -> subprocess.CompletedProcess:
+    return run_cli("separate", *args, *MODEL_ARGS, "--ray", cluster.address, "--json", "--quiet",
+                   timeout=TIMEOUT_S)
+
+
+def test_ray_job_equals_the_local_run_and_a_rerun_rewrites_nothing(ray_cluster, inputs, reference, tmp_path):
+    bad = tmp_path / "zz_bad.wav"
+    bad.write_text("not audio at all")
+    out = tmp_path / "out"
+    proc = separate_on_ray(ray_cluster, str(inputs), str(bad), "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("rtsep: error:")]
+    assert len(errors) == 1 and "zz_bad.wav" in errors[0] and "not a readable audio file" in errors[0], proc.stderr
+    s = summary_of(proc)
+    assert (s["backend"], s["workers"], s["files"], s["separated"], s["failed"]) == ("ray", 2, len(INPUTS) + 1,
+                                                                                    len(INPUTS), 1)
+    assert s["failures"][0]["path"] == str(bad)
+    assert abs(s["audio_s"] - total_audio_s()) < 1e-2 and s["x_real_time"] > 0
+    assert not (out / "zz_bad").exists()
+    assert_same_as_reference(out, reference)
+
+    before = file_identities(out)
+    proc = separate_on_ray(ray_cluster, str(inputs), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = summary_of(proc)
+    assert (s["separated"], s["skipped"], s["failed"]) == (0, len(INPUTS), 0)
+    assert file_identities(out) == before, "a rerun rewrote outputs"
+
+
+def test_a_worker_node_killed_mid_run_is_retried_elsewhere(ray_cluster, inputs, reference, tmp_path):
+    """Runs last in this module: it kills the cluster's worker node for good."""
+    out = tmp_path / "out"
+    job = subprocess.Popen([sys.executable, "-m", "rtsep", "separate", str(inputs), "-o", str(out), *MODEL_ARGS,
+                            "--ray", ray_cluster.address, "--json", "--quiet"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker_node = ray_cluster.nodes[1]
+    # Each node has one CPU (one task): with two stems half-written, the worker node's is one.
+    wait_until_two_files_are_written(job, out, also=lambda: bool(ray_cluster.busy_workers(worker_node)))
+    ray_cluster.kill_node(worker_node)
+    finish(job)
+    assert_same_as_reference(out, reference)

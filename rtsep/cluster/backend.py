@@ -16,8 +16,8 @@ import logging
 import socket
 from collections.abc import Iterator
 
-from .batch import MAX_RETRIES, FileOutcome, JobSpec, first_line, lost_file, separate_file
-from .errors import RtsepError
+from ..batch import MAX_RETRIES, FileOutcome, JobSpec, first_line, lost_file, separate_file
+from ..errors import RtsepError
 
 
 def import_ray():

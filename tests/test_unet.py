@@ -201,13 +201,18 @@ def test_describe(sep):
 def test_cli_separate_defaults_to_unet(tmp_path, sep, fixture):
     from conftest import run_cli
 
-    wav = tmp_path / "song.wav"
+    wav, mono = tmp_path / "song.wav", tmp_path / "mono.flac"
     sf.write(wav, fixture["mixture"], SR, subtype="FLOAT")
-    proc = run_cli("separate", str(wav), "-o", str(tmp_path / "out"), "--quiet")
+    mono_mix = soxr.resample(fixture["mixture"][:, 0], SR, 22050)
+    sf.write(mono, mono_mix, 22050, subtype="PCM_24")
+    proc = run_cli("separate", str(wav), str(mono), "-o", str(tmp_path / "out"), "--quiet")
     assert proc.returncode == 0, proc.stderr
     vocals, sr = sf.read(tmp_path / "out" / "song" / "vocals.wav", dtype="float32")
     assert sr == SR and vocals.shape == fixture["mixture"].shape
     np.testing.assert_allclose(vocals, sep.separate(fixture["mixture"])[0], atol=1e-6)
+    # A mono 22.05 kHz file: stems at its rate, mono, as long as the input.
+    accomp, sr = sf.read(tmp_path / "out" / "mono" / "accompaniment.wav", dtype="float32", always_2d=True)
+    assert sr == 22050 and accomp.shape == (len(mono_mix), 1)
     # --latency still selects a recurrent model (different stems).
     proc = run_cli("separate", str(wav), "-o", str(tmp_path / "rec"), "--quiet", "--latency", "low")
     assert proc.returncode == 0, proc.stderr

@@ -73,7 +73,9 @@ class Separator(Plugin):
             the rest; a longer block runs as a pipeline, the second thread analysing step k + 1
             and resynthesising step k - 1 while the caller's runs the model on step k. Either
             way the output is the same as with 1. ``None``: 2 in file mode (``live=False``)
-            where two cores exist, 1 in live mode (the live host has its own threads).
+            where the process may use two cores, 1 in live mode (the live host has its own
+            threads). The second thread is started on first use, by the thread that first
+            processes (it inherits that thread's priority).
     """
 
     def __init__(self, model: str | os.PathLike | None = None, sample_rate: int = 48000, channels: int = 2,
@@ -96,7 +98,8 @@ class Separator(Plugin):
         synthesis_len = hop * (card.synthesis_len // card.hop)
         self.lookahead_frames = card.lookahead_frames
         if workers is None:
-            workers = 1 if live else min(2, os.cpu_count() or 1)
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            workers = 1 if live else min(2, cores)
         self.workers = max(1, int(workers))
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="rtsep-stft") if self.workers > 1 else None
         self.stft = StreamingStft(design_windows(n_fft, hop, synthesis_len), self.channels, self.max_block,

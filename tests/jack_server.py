@@ -72,3 +72,27 @@ def run_cli(args, server=None, timeout=60, env=None):
 def rtsep_error_lines(stderr: str) -> list[str]:
     """rtsep's own lines on stderr (libjack may add its own chatter when a server dies)."""
     return [ln for ln in stderr.splitlines() if ln.startswith("rtsep:")]
+
+
+def xrun_problems(jack_server, before, s):
+    """What in a run's stats ``s`` is of our making, given the server's xrun counts ``before`` it.
+
+    The dummy server's own clock may wake late on a virtualised machine (it does so with an
+    empty client too): each such late cycle may flag one callback and cost the worker at most
+    two blocks. A client overrun while every callback of ours finished inside its period (our
+    own timing) is the OS waking the audio thread late, not our code. Besides, a VM jitter
+    budget of 1 in 500 blocks; a systematic fault (a GC pause or an allocation every few
+    hundred blocks, a lock on the audio path) misses far more often. Empty list: none.
+    """
+    driver, client = (n - n0 for n, n0 in zip(jack_server.xrun_counts(), before))
+    ours = 0 if s["callback_pct_max"] < 100 else client
+    explained = driver + client - ours  # late wake-ups of the server or of the audio thread
+    budget = s["callbacks"] // 500
+    problems = []
+    if ours > budget:
+        problems.append(f"{ours} client xruns with a callback past its period")
+    if s["dropouts"] > explained + budget:
+        problems.append(f"{s['dropouts']} dropouts for {explained} late wake-ups")
+    if s["deadline_misses"] > 2 * explained + budget:
+        problems.append(f"{s['deadline_misses']} deadline misses for {explained} late wake-ups")
+    return problems

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 
 from rtsep.host.ring import FrameRing, SlotRing, ValueRing
-from rtsep.host.stream import _fallback_mix
+from rtsep.host.handoff import _fallback_mix
 
-from jack_server import jack_server, rtsep_error_lines, run_cli  # noqa: F401  (fixture)
+from jack_server import jack_server, rtsep_error_lines, run_cli, xrun_problems  # noqa: F401  (fixture)
 
 from pathlib import Path
 
@@ -97,35 +97,11 @@ def test_no_portaudio_is_one_line(tmp_path):
 
 # --- on JACK ---------------------------------------------------------------------------------
 
-def _xrun_problems(jack_server, before, s):
-    """What in a run's stats ``s`` is of our making, given the server's xrun counts ``before`` it.
-
-    The dummy server's own clock may wake late on a virtualised machine (it does so with an
-    empty client too): each such late cycle may flag one callback and cost the worker at most
-    two blocks. A client overrun while every callback of ours finished inside its period (our
-    own timing) is the OS waking the audio thread late, not our code. Besides, a VM jitter
-    budget of 1 in 500 blocks; a systematic fault (a GC pause or an allocation every few
-    hundred blocks, a lock on the audio path) misses far more often. Empty list: none.
-    """
-    driver, client = (n - n0 for n, n0 in zip(jack_server.xrun_counts(), before))
-    ours = 0 if s["callback_pct_max"] < 100 else client
-    explained = driver + client - ours  # late wake-ups of the server or of the audio thread
-    budget = s["callbacks"] // 500
-    problems = []
-    if ours > budget:
-        problems.append(f"{ours} client xruns with a callback past its period")
-    if s["dropouts"] > explained + budget:
-        problems.append(f"{s['dropouts']} dropouts for {explained} late wake-ups")
-    if s["deadline_misses"] > 2 * explained + budget:
-        problems.append(f"{s['deadline_misses']} deadline misses for {explained} late wake-ups")
-    return problems
-
-
 def test_duplex_10s_no_dropouts(jack_server):
     from rtsep.host.stream import LiveHost
 
     # Up to three 10 s runs, as VM preemption can also stretch a single callback: a
-    # systematic fault fails all three (see _xrun_problems).
+    # systematic fault fails all three (see xrun_problems).
     for attempt in range(3):
         host = LiveHost(model=PLACEHOLDER, blocksize=256, mode="karaoke")
         assert "JACK" in __import__("rtsep.host.audio", fromlist=["x"]).device_info(host.output_device)["hostapi"]
@@ -134,7 +110,7 @@ def test_duplex_10s_no_dropouts(jack_server):
         reason = host.run(10.0, on_tick=lambda h: seen.append(h.taps.levels.latest()))
         s = host.stats.summary()
         assert reason == "duration"
-        problems = _xrun_problems(jack_server, before, s)
+        problems = xrun_problems(jack_server, before, s)
         if not problems:
             break
     assert not problems, (problems, s, jack_server.read_log()[-2000:])
@@ -165,7 +141,7 @@ def test_live_karaoke_from_source_equals_file_mode(jack_server, tmp_path):
         finally:
             live = rec.stop()
         assert reason == "source-ended"
-        problems = _xrun_problems(jack_server, before, host.stats.summary())
+        problems = xrun_problems(jack_server, before, host.stats.summary())
         assert not problems, (problems, host.stats.summary())
         # Align: the live output is the file-mode output delayed by the end-to-end latency.
         c = np.fft.irfft(np.fft.rfft(live[:, 0], 2 * len(live)) * np.conj(np.fft.rfft(ref[:, 0], 2 * len(live))))
@@ -253,9 +229,7 @@ def test_callback_does_not_allocate_buffers(jack_server):
     for worker in (False, True):
         host = LiveHost(model=PLACEHOLDER, blocksize=512, worker=worker)
         if worker:  # the hand-off path without a thread: every block is a (dry) fallback
-            import os
-            host._rfd, host._wfd = os.pipe()
-            os.set_blocking(host._wfd, False)
+            host.engine.worker.start(thread=False)
         indata = (0.1 * np.random.default_rng(0).standard_normal((512, 2))).astype(np.float32)
         outdata = np.zeros((512, 2), np.float32)
         for _ in range(20):  # warm caches
@@ -268,7 +242,7 @@ def test_callback_does_not_allocate_buffers(jack_server):
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         if worker:
-            os.close(host._rfd), os.close(host._wfd)
+            host.engine.worker.stop()
         assert host.error is None, host.error
         assert peak < 3 * 1024, (worker, peak, host.stats.summary())
 

@@ -21,12 +21,14 @@ def add_parser(sub):
                         "--vocals-db/--accompaniment-db, bypass = latency-matched dry (default karaoke)")
     p.add_argument("--vocals-db", type=float, default=0.0, help="vocals gain in mix mode (dB)")
     p.add_argument("--accompaniment-db", type=float, default=0.0, help="accompaniment gain in mix mode (dB)")
-    p.add_argument("--model", help="ONNX model file or name (default: the release model)")
+    p.add_argument("--model", help="unet (the default with --source: the song is separated ahead of the "
+                                   "playhead), or a recurrent ONNX model file or name (streamed)")
     p.add_argument("--method", choices=("net", "repet", "center"), default="net",
                    help="net: the mask network (default); repet: online REPET-SIM; center: centre-channel "
                         "cancellation (stereo, zero latency)")
     p.add_argument("--latency", choices=("low", "quality"),
-                   help="operating point of the default model (default: quality with --source, else low)")
+                   help="stream a recurrent model at this operating point instead of separating a --source "
+                        "ahead (default without --source: low)")
     p.add_argument("--switchable", action="store_true",
                    help="run the low and quality models side by side (aligned to the quality latency) so "
                         "the GUI or API can switch between them mid-stream")
@@ -37,8 +39,25 @@ def add_parser(sub):
     p.add_argument("--inline", action="store_true",
                    help="run the separator inside the audio callback instead of on a worker thread "
                         "(one block less latency, no dry fallback on overload)")
+    p.add_argument("--mic", action="store_true",
+                   help="with --source: mix the input device's microphone into the output (karaoke: sing along)")
+    p.add_argument("--mic-channel", type=int, default=0, metavar="N",
+                   help="input channel of the microphone, 0-based (default 0)")
+    p.add_argument("--mic-db", type=float, default=0.0, metavar="X", help="microphone gain in dB (default 0)")
+    p.add_argument("--voice-chain", metavar="SPEC",
+                   help="plugins the microphone runs through, e.g. "
+                        "'lv2(\"http://plugin.org.uk/swh-plugins/gverb\", roomsize=20), gain(-3)'")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last line)")
     return p
+
+
+def mic_options(args) -> dict:
+    """The LiveHost keyword arguments of the microphone options (shared with ``rtsep gui``)."""
+    if not getattr(args, "mic", False):
+        if getattr(args, "voice_chain", None) or getattr(args, "mic_db", 0.0) or getattr(args, "mic_channel", 0):
+            raise RtsepError("--voice-chain, --mic-db and --mic-channel need --mic")
+        return {}
+    return {"mic": True, "mic_channel": args.mic_channel, "mic_db": args.mic_db, "voice_chain": args.voice_chain}
 
 
 def _fmt_ms(x):
@@ -54,25 +73,31 @@ def run(args) -> int:
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
                     model=args.model, operating_point=args.latency, worker=not args.inline,
-                    method=args.method, switchable=args.switchable)
+                    method=args.method, switchable=args.switchable, **mic_options(args))
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)
     host.start()
     lat = host.latency()
     src = f"file {host.source.path}" if host.source else f"input device {host.input_device}"
-    print(f"streaming {src} → output device {host.output_device}: {host.sample_rate} Hz, "
+    if host.ahead is not None:
+        how = f"separated ahead by {host.ahead.producer.name} ({host.ahead.producer.speed_x:.0f}x real time)"
+    else:
+        how = "worker thread" if host.worker else "inline"
+    mic = f", microphone in {host.input_device} ch {host.mic.channel}" if host.mic is not None else ""
+    print(f"streaming {src}{mic} → output device {host.output_device}: {host.sample_rate} Hz, "
           f"{host.blocksize} frames ({1000 * host.blocksize / host.sample_rate:.2f} ms), mode {host.mode}, "
-          f"{'worker thread' if host.worker else 'inline'}; latency {lat['total_ms']:.1f} ms "
+          f"{how}; latency {lat['total_ms']:.1f} ms "
           f"(algorithmic {lat['algorithmic_ms']:.1f} + hand-off {lat['handoff_ms']:.1f} + "
           f"device {lat['device_ms']:.1f}). Ctrl-C stops.", file=log, flush=True)
     if host.separator is not None and host.separator.card.placeholder:
         print("rtsep: note: the model is an untrained placeholder: it does not really separate", file=log)
-    reason = host.run(args.duration)
-    s = host.stats.summary(skip=8)
-    s.update({"stopped": reason, "sample_rate": host.sample_rate, "blocksize": host.blocksize,
-              "mode": host.mode, "worker": host.worker, "latency": lat, "notes": host.notes,
-              "realtime": host.rt_status})
+    try:
+        reason = host.run(args.duration)
+    finally:
+        host.close()
+    s = host.summary(skip=8)
+    s["stopped"] = reason
     if args.json:
         print(json.dumps(s))
         return 0
@@ -82,6 +107,12 @@ def run(args) -> int:
           f"{s['fallback_blocks']} dry-fallback blocks")
     print(f"callback time (% of the {s['block_period_ms']} ms block): p50 {_fmt_ms(s['callback_pct_p50'])}, "
           f"p99 {_fmt_ms(s['callback_pct_p99'])}, max {_fmt_ms(s['callback_pct_max'])}")
+    if "ahead_s" in s:
+        print(f"separated ahead by {s['ahead_model']}: at least {s['ahead_s']} s ahead of the playhead")
+    if host.mic is not None:
+        score = "-" if s.get("score") is None else f"{s['score']:.1f}"
+        print(f"microphone: {s['mic_latency_samples']} samples to the output (one block + the voice chain); "
+              f"score {score}")
     print(f"end-to-end latency {lat['total_samples']} samples = {lat['total_ms']:.2f} ms: algorithmic "
           f"{lat['algorithmic_samples']} + hand-off {lat['handoff_samples']} + device in "
           f"{lat['device_input_samples']} + out {lat['device_output_samples']} (as PortAudio reports)")

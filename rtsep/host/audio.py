@@ -126,3 +126,119 @@ def device_info(index: int) -> dict:
 
 def jack_server_name() -> str | None:
     return os.environ.get("JACK_DEFAULT_SERVER") or None
+
+
+class StreamFormat:
+    """What a device pair can run: devices, channel counts and rate, with notes for the user."""
+
+    def __init__(self, output_device: int, input_device: int | None, in_channels: int, out_channels: int,
+                 sample_rate: int, notes: list[str]):
+        self.output_device, self.input_device = output_device, input_device
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.sample_rate, self.notes = sample_rate, notes
+
+
+def negotiate(output_device, input_device, *, duplex: bool, channels: int, samplerate: int | None,
+              min_in_channels: int = 1) -> StreamFormat:
+    """Resolve the devices and pick channel counts and a rate both accept. A rate the device
+    refuses falls back to its default (with a note); anything else is a one-line DeviceError."""
+    notes: list[str] = []
+    out_dev = resolve_device(output_device, "output")
+    in_dev = resolve_device(input_device, "input") if duplex else None
+    out_info = device_info(out_dev)
+    in_info = device_info(in_dev) if in_dev is not None else None
+    out_ch = min(channels, out_info["max_output_channels"])
+    in_ch = min(max(channels, min_in_channels), in_info["max_input_channels"]) if in_info else 0
+    if out_ch < 1:
+        raise DeviceError(f"output device {out_info['name']!r} has no output channels")
+    if in_info is not None and in_ch < min_in_channels:
+        raise DeviceError(f"input device {in_info['name']!r} has {in_info['max_input_channels']} input "
+                          f"channel(s); {min_in_channels} needed")
+    if in_ch and in_ch not in (1, channels) and min_in_channels <= 1:
+        notes.append(f"input has {in_ch} channels; using them, the rest silent")
+    if out_ch < channels:
+        notes.append(f"output device has {out_ch} channel(s); playing the first")
+    default_rate = int(out_info["default_samplerate"])
+    rate = int(samplerate or default_rate)
+    ok, why = _rate_ok(out_dev, out_ch, in_dev, in_ch, rate)
+    if not ok:
+        if rate != default_rate and _rate_ok(out_dev, out_ch, in_dev, in_ch, default_rate)[0]:
+            notes.append(f"the device does not run at {rate} Hz: streaming at {default_rate} Hz "
+                         f"(a source file is resampled)")
+            rate = default_rate
+        else:
+            raise DeviceError(f"the audio device does not support {rate} Hz with "
+                              f"{in_ch or out_ch} channel(s): {why}")
+    return StreamFormat(out_dev, in_dev, in_ch, out_ch, rate, notes)
+
+
+def _rate_ok(out_dev, out_ch, in_dev, in_ch, rate) -> tuple[bool, str]:
+    s = sd()
+    try:
+        s.check_output_settings(device=out_dev, channels=out_ch, dtype="float32", samplerate=rate)
+        if in_dev is not None:
+            s.check_input_settings(device=in_dev, channels=in_ch, dtype="float32", samplerate=rate)
+        return True, ""
+    except Exception as exc:
+        return False, _first_line(exc)
+
+
+def open_stream(output_device: int, input_device: int | None, rate: int, blocksize: int,
+                channels: tuple[int, int], callback, latency) -> tuple[object, tuple[float, float], dict]:
+    """Open (not start) an output-only (``input_device is None``) or duplex float32 stream.
+    Returns ``(stream, (input_latency_s, output_latency_s), jack_ports)``; ``jack_ports`` are
+    the stream's own ports ``{"in": [...], "out": [...]}`` on a JACK device (else empty)."""
+    s = sd()
+    before = _portaudio_jack_ports(output_device)
+    try:
+        if input_device is None:
+            stream = s.OutputStream(device=output_device, samplerate=rate, blocksize=blocksize,
+                                    channels=channels[1], dtype="float32", callback=callback, latency=latency)
+            lat = (0.0, float(stream.latency))
+        else:
+            stream = s.Stream(device=(input_device, output_device), samplerate=rate, blocksize=blocksize,
+                              channels=channels, dtype="float32", callback=callback, latency=latency)
+            lat = tuple(float(v) for v in stream.latency)
+    except Exception as exc:
+        raise DeviceError(f"cannot open the audio stream: {_first_line(exc)}") from None
+    ports = {"in": [], "out": []}
+    if before is not None:
+        new = [p for p in _portaudio_jack_ports(output_device) or [] if p not in before]
+        ports = {"in": [p for p in new if ":in_" in p], "out": [p for p in new if ":out_" in p]}
+    return stream, lat, ports
+
+
+def close_stream(stream, timeout_s: float) -> bool:
+    """Abort and close ``stream``; False if PortAudio hung (its JACK server died): the
+    stream is then abandoned after ``timeout_s`` (see :func:`abandon_portaudio`)."""
+    import threading
+
+    def close():
+        for op in (stream.abort, stream.close):
+            try:
+                op()
+            except Exception:
+                pass
+    t = threading.Thread(target=close, name="rtsep-stream-close", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if t.is_alive():
+        abandon_portaudio()
+        return False
+    return True
+
+
+def _portaudio_jack_ports(output_device: int) -> list[str] | None:
+    """Names of PortAudio's JACK ports, if the output device is on JACK (else None)."""
+    if "JACK" not in device_info(output_device)["hostapi"]:
+        return None
+    try:
+        from .jack import client, portaudio_port_names
+
+        cl = client("rtsep-ports")
+        try:
+            return portaudio_port_names(cl)
+        finally:
+            cl.close()
+    except Exception:
+        return None

@@ -187,6 +187,7 @@ class JackRecorder:
         self.rate = self.client.samplerate
         self.buf = np.zeros((int(seconds * self.rate), len(sources)), dtype=np.float32)
         self.pos = 0
+        self.start_frame = -1
         self.xruns = 0
         self._rt = False
         self.ports = [self.client.inports.register(f"in_{k}") for k in range(len(sources))]
@@ -199,11 +200,13 @@ class JackRecorder:
     def _process(self, frames):
         if not self._rt:
             self._rt = True
-            from .stream import RT_PRIORITY_CALLBACK, _make_realtime
+            from .realtime import RT_PRIORITY_CALLBACK, make_realtime
 
-            _make_realtime(RT_PRIORITY_CALLBACK)
+            make_realtime(RT_PRIORITY_CALLBACK)
         p = self.pos
         n = min(frames, len(self.buf) - p)
+        if p == 0:
+            self.start_frame = self.client.last_frame_time
         if n > 0:
             for k, port in enumerate(self.ports):
                 self.buf[p:p + n, k] = port.get_array()[:n]
@@ -222,6 +225,56 @@ class JackRecorder:
         except Exception:
             pass
         return self.buf[:self.pos]
+
+
+class JackPlayer:
+    """Plays a preallocated ``(frames,)`` signal into JACK ports (e.g. a stream's
+    ``PortAudio:in_0``) once :meth:`play` is called; ``start_frame`` is the JACK frame time
+    of its first sample (the same clock as :class:`JackRecorder`'s)."""
+
+    def __init__(self, signal: np.ndarray, targets: list[str], name: str = "rtsep-play"):
+        jack = jack_module()
+        self.client = jack.Client(name, no_start_server=True)
+        self.signal = np.ascontiguousarray(signal, dtype=np.float32)
+        self.targets = list(targets)
+        self.port = self.client.outports.register("out")
+        self.pos = 0
+        self.start_frame = -1
+        self.armed = False
+        self.client.set_process_callback(self._process)
+
+    def _process(self, frames):
+        buf = self.port.get_array()
+        buf.fill(0.0)
+        if not self.armed:
+            return
+        p = self.pos
+        if p == 0:
+            self.start_frame = self.client.last_frame_time
+        n = min(frames, len(self.signal) - p)
+        if n > 0:
+            buf[:n] = self.signal[p:p + n]
+            self.pos = p + n
+
+    def start(self) -> "JackPlayer":
+        self.client.activate()
+        for t in self.targets:
+            self.client.connect(self.port, t)
+        return self
+
+    def play(self) -> None:
+        self.armed = True
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.signal)
+
+    def stop(self) -> None:
+        try:
+            self.client.deactivate()
+            self.client.close()
+        except Exception:
+            pass
 
 
 def run_iodelay(seconds: float = 3.0) -> float:

@@ -66,9 +66,9 @@ class _Player:
 
     def __call__(self, indata, outdata, frames, time_info, status):
         if self.callbacks == 0:
-            from .stream import RT_PRIORITY_CALLBACK, _make_realtime
+            from .realtime import RT_PRIORITY_CALLBACK, make_realtime
 
-            _make_realtime(RT_PRIORITY_CALLBACK)
+            make_realtime(RT_PRIORITY_CALLBACK)
         self.callbacks += 1
         if status._flags & 0xF:
             self.dropouts += 1

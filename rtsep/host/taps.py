@@ -16,7 +16,10 @@ API for a reader (all non-blocking; the returned arrays are the reader's own cop
     taps.vad.latest()            # (frame_time, array([vad])) or None - vocal activity 0..1
     taps.vad.read_new()          # (frame_times (n,), values (n, 1)) since the last call
     taps.levels.latest()         # (frame_time, array([in_rms, in_peak, out_rms, out_peak]))
-    taps.levels.read_new()       # per-block history of the same
+    taps.levels.read_new()       # per-block history of the same (+ mic_rms, mic_peak)
+    taps.mic.latest(2048)        # (2048, 1): the microphone after its gain (karaoke --mic)
+    taps.vocals.latest(2048)     # (2048, channels): the vocal stem at the playhead (song
+                                 # separated ahead); same frame times as taps.input
     host.stats                   # StreamStats: callbacks, dropouts, deadline_misses, ...
     host.stats.last_load         # last callback's time / block period
     host.stats.summary()         # percentiles etc. (allocates: call from the GUI thread)
@@ -35,7 +38,7 @@ from numba import njit
 
 from .ring import FrameRing, ValueRing
 
-LEVEL_FIELDS = ("in_rms", "in_peak", "out_rms", "out_peak")
+LEVEL_FIELDS = ("in_rms", "in_peak", "out_rms", "out_peak", "mic_rms", "mic_peak")
 
 
 @njit(nogil=True, cache=True)
@@ -67,17 +70,26 @@ class Taps:
         frames = int(seconds * sample_rate)
         self.input = FrameRing(frames, channels)
         self.output = FrameRing(frames, channels)
+        self.mic = FrameRing(frames, 1)
+        self.vocals = FrameRing(frames, channels)
         self.vad = ValueRing(blocks, 1)
         self.levels = ValueRing(blocks, len(LEVEL_FIELDS))
         self._row = np.zeros(len(LEVEL_FIELDS), dtype=np.float64)
 
     # --- audio thread -------------------------------------------------------------------
-    def publish(self, frame_time: int, inp: np.ndarray, out: np.ndarray, vad: float) -> None:
-        """Called by the audio callback once per block (no allocation, no waiting)."""
+    def publish(self, frame_time: int, inp: np.ndarray, out: np.ndarray, vad: float,
+                mic: np.ndarray | None = None, vocals: np.ndarray | None = None) -> None:
+        """Called by the audio callback once per block (no allocation, no waiting).
+        ``mic`` (frames x 1) and ``vocals`` (frames x channels) only where the stream has them."""
         self.input.write(inp, lossy=True)
         self.output.write(out, lossy=True)
         row = self._row
         block_levels(inp, inp.shape[0], row, 0)
         block_levels(out, out.shape[0], row, 2)
+        if mic is not None:
+            self.mic.write(mic, lossy=True)
+            block_levels(mic, mic.shape[0], row, 4)
+        if vocals is not None:
+            self.vocals.write(vocals, lossy=True)
         self.levels.push_row(frame_time, row)
         self.vad.push(frame_time, vad)

@@ -1,0 +1,77 @@
+"""Real-time scheduling of the host's threads, and the interpreter settings while streaming.
+
+Shared by the stream (:mod:`rtsep.host.stream`), the worker hand-off, the JACK recorder and
+the latency meter, so none of them imports another for it.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+RT_PRIORITY_CALLBACK = 60
+RT_PRIORITY_WORKER = 50
+# Another Python thread (GUI, worker, producer) holding the GIL delays the callback by at
+# most about this much (CPython's default, 5 ms, is a whole 128-frame block).
+SWITCH_INTERVAL_S = 0.00025
+
+
+def make_realtime(priority: int) -> str:
+    """Give the calling thread SCHED_FIFO ``priority`` unless it already is real-time
+    (a real-time JACK server or ALSA gives its audio thread that itself). Returns what
+    happened, for the summary; never raises."""
+    try:
+        policy = os.sched_getscheduler(0)
+        if policy in (os.SCHED_FIFO, os.SCHED_RR):
+            return f"already real-time (priority {os.sched_getparam(0).sched_priority})"
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return f"SCHED_FIFO {priority}"
+    except (AttributeError, OSError) as exc:
+        return f"normal priority ({type(exc).__name__})"
+
+
+def lower_priority(niceness: int) -> str:
+    """Make the calling thread a background one: ``SCHED_OTHER`` at ``niceness`` (Linux
+    applies ``setpriority`` to a single thread). Returns what happened; never raises."""
+    try:
+        tid = __import__("threading").get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
+        return f"nice {os.getpriority(os.PRIO_PROCESS, tid)}"
+    except (AttributeError, OSError) as exc:
+        return f"normal priority ({type(exc).__name__})"
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class StreamingInterpreter:
+    """While streaming: the cyclic GC frozen and off, the thread switch interval short.
+    ``enter()``/``leave()`` are idempotent pairs."""
+
+    def __init__(self):
+        self.active = False
+        self._gc_was_enabled = True
+        self._switch = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        if self.active:
+            return
+        self._gc_was_enabled = gc.isenabled()
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.active = True
+
+    def leave(self) -> None:
+        if not self.active:
+            return
+        sys.setswitchinterval(self._switch)
+        gc.unfreeze()
+        if self._gc_was_enabled:
+            gc.enable()
+        self.active = False

@@ -26,6 +26,7 @@ from .windows import WindowPair, design_windows
 
 _NJIT = dict(nogil=True, cache=True, fastmath=False, boundscheck=False)
 _BATCH_BYTES = 192 * 1024
+_POOL_MIN_FRAMES = 4  # fewer frames than this are transformed on the calling thread alone
 
 
 @njit(**_NJIT)
@@ -227,6 +228,10 @@ class StreamingStft:
                             self._frame_buf, self._axes, self.spec, self._frame_end)
         n_frames = _push(block, n, self._in_ring, self._counters, self.hop, self._frame_end)
         half = n_frames // 2
+        if n_frames < _POOL_MIN_FRAMES:  # not worth a hand-off
+            _frames(self._in_ring, self._frame_end, 0, n_frames, self._analysis, self._frame_buf, self._axes,
+                    self.spec)
+            return n_frames
         job = pool.submit(_frames, self._in_ring, self._frame_end, half, n_frames, self._analysis,
                           self._frame_buf2, self._axes, self.spec)
         _frames(self._in_ring, self._frame_end, 0, half, self._analysis, self._frame_buf, self._axes, self.spec)
@@ -255,7 +260,7 @@ class StreamingStft:
         ``pool``, the upper half of the channels is done on the pool's thread."""
         ends = self._frame_end if frame_end is None else frame_end
         args = (spec, n_frames, ends, self._out_ring, self._synthesis, self.windows.synthesis_len)
-        split = self.channels // 2 if pool is not None else 0
+        split = self.channels // 2 if pool is not None and n_frames >= _POOL_MIN_FRAMES else 0
         if split == 0:
             _synthesize(*args, self._frame_buf, self._axes, 0, self.channels)
             return

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .model import UNetModel, ratio_masks
-from .stft import HOP, N_FFT, OVERLAP, OverlapAdd, analyse, synthesise
+from .stft import HOP, N_BINS, N_FFT, OVERLAP, OverlapAdd, analyse, synthesise
 
 
 class SegmentPipeline:
@@ -41,6 +41,7 @@ class SegmentPipeline:
         self.emitted = 0           # output samples so far
         self.skip = N_FFT          # overlap-add output of the zero prefix, dropped
         self.ola = OverlapAdd((2, channels))
+        self._stems = np.zeros((2, channels, self.frames, N_BINS), np.complex64)  # (stems, ch, T, bins)
 
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
         out = []
@@ -99,8 +100,8 @@ class SegmentPipeline:
             stems = wiener_stems(vocals, accomp, spec[:, :n])         # (2, ch, n, N_BINS)
         else:
             masks = ratio_masks(vocals, accomp, card.exponent, card.epsilon)   # (2, ch, n, F)
-            # mask_extension "zeros": bins above F are silent in both stems.
-            stems = np.zeros((2, self.channels, n, spec.shape[-1]), np.complex64)
+            # mask_extension "zeros": bins above F stay silent in both stems (kept zero in the buffer).
+            stems = self._stems[:, :, :n]
             np.multiply(masks, spec[None, :, :n, :card.bins], out=stems[..., :card.bins])
         done = self.ola.add(synthesise(stems, self.workers))            # (2, ch, n * HOP)
         drop = min(self.skip, done.shape[-1])

@@ -8,6 +8,7 @@ Linux only: a node's task workers are found through ``/proc``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -45,7 +46,8 @@ def free_port() -> int:
 
 class LocalRayCluster:
     """Ray nodes on 127.0.0.1: :meth:`start_node` (the first is the head), :meth:`kill_node`,
-    :meth:`stop`. ``address`` is what ``rtsep separate --ray`` takes.
+    :meth:`stop`. ``address`` (``HOST:PORT``) and ``client_address`` (``ray://HOST:PORT``, or
+    ``None`` without ``ray[client]``) are what ``rtsep separate --ray`` takes.
 
     Args:
         cpus_per_node: CPUs each node offers Ray (one task per CPU).
@@ -60,6 +62,10 @@ class LocalRayCluster:
         self.temp_dir = tempfile.mkdtemp(prefix="rtsep-ray-", dir="/tmp")  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        # Ray Client (ray://) is served by the head when ray[client] (grpcio) is installed.
+        have_client = importlib.util.find_spec("grpc") is not None
+        self.client_port = free_port() if have_client else None
+        self.client_address = f"ray://127.0.0.1:{self.client_port}" if have_client else None
         self.nodes: list[subprocess.Popen] = []
         self.env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
 
@@ -69,8 +75,12 @@ class LocalRayCluster:
         cmd = [self.ray, "start", "--block", "--num-cpus", str(self.cpus_per_node), "--node-ip-address",
                "127.0.0.1", "--temp-dir", self.temp_dir, "--object-store-memory", str(NODE_OBJECT_STORE_BYTES),
                "--disable-usage-stats"]
-        cmd += ["--head", "--port", str(self.port), "--include-dashboard", "false"] if head else \
-            ["--address", self.address]
+        if head:
+            cmd += ["--head", "--port", str(self.port), "--include-dashboard", "false"]
+            if self.client_port:
+                cmd += ["--ray-client-server-port", str(self.client_port)]
+        else:
+            cmd += ["--address", self.address]
         with open(Path(self.temp_dir) / f"node{len(self.nodes)}.log", "w") as log:
             node = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         self.nodes.append(node)

@@ -149,10 +149,12 @@ def _frame_to_array(frame) -> np.ndarray:
 
 
 class FfmpegReader(AudioReader):
-    """The first audio stream of any container FFmpeg reads, decoded as it is read.
+    """The audio stream of any container FFmpeg reads (its default one if there are
+    several), decoded as it is read.
 
     The first packets are decoded when the file is opened, so a file without decodable
-    audio fails there, in one line.
+    audio fails there, in one line; data that cannot be decoded later (a damaged file)
+    fails the read in one line too, rather than being skipped or patched.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -169,7 +171,8 @@ class FfmpegReader(AudioReader):
             if not streams:
                 kinds = "video only" if self._container.streams.video else "no streams"
                 raise AudioFileError(f"{self.name}: has no audio stream ({kinds})")
-            self._stream = streams[0]
+            best = getattr(self._container.streams, "best", None)  # the default track of several
+            self._stream = (best("audio") if best else None) or streams[0]
             self._stream.thread_type = "AUTO"
             self._frames_iter = self._container.decode(self._stream)
             self._pending: deque[np.ndarray] = deque()

@@ -57,6 +57,15 @@ def check_reachable(address: str, timeout_s: float = 10.0) -> None:
                          f"({exc.strerror or exc}); is `ray start` running there?") from None
 
 
+def _cluster_failure(exc: BaseException, retries: int) -> str:
+    """One line for a task Ray could not complete: its worker died on every attempt, or the
+    task could not even start there (e.g. rtsep missing on a node: the cause's message)."""
+    cause = getattr(exc, "cause", None)  # RayTaskError: what was raised on the worker
+    if cause is not None:
+        return f"the cluster could not run it ({type(cause).__name__}: {first_line(cause)})"
+    return f"lost on the cluster after {retries} retries ({type(exc).__name__}: {first_line(exc)})"
+
+
 class RayBackend:
     """Runs a job's tasks on the Ray cluster at ``address``.
 
@@ -122,9 +131,8 @@ class RayBackend:
                     path = pending.pop(ref)
                     try:
                         yield ray.get(ref)
-                    except ray.exceptions.RayError as exc:  # the worker died on every attempt
-                        yield lost_file(path, spec, f"failed on the cluster after {self.max_retries} retries "
-                                                    f"({type(exc).__name__}: {first_line(exc)})")
+                    except ray.exceptions.RayError as exc:
+                        yield lost_file(path, spec, _cluster_failure(exc, self.max_retries))
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)

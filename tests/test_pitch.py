@@ -149,7 +149,9 @@ def test_melody_process_matches_the_tracker_and_reports_a_dead_child():
     with MelodyProcess(44100) as proc:
         for i in range(0, len(x), 4410):
             proc.push(np.stack([x[i:i + 4410]] * 2, axis=1))
+        assert proc.finish(timeout=0) is proc.melody        # queues the end, returns at once
         got = proc.finish(timeout=120)
+        assert proc.done
     want = reference_melody(x, 44100)
     assert len(got) == len(want) and np.allclose(got.f0_hz, want.f0_hz)
     dead = MelodyProcess(16000)

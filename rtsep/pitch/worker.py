@@ -95,10 +95,15 @@ class MelodyProcess:
         self._inbox.put(as_mono(chunk))
 
     def finish(self, timeout: float | None = None) -> Melody:
-        """No more audio: wait (up to ``timeout`` s) for the last frames; returns ``melody``."""
+        """No more audio: wait (up to ``timeout`` s; ``None`` = as long as it takes) for the last
+        frames and return ``melody``. ``timeout=0`` only queues the end and returns at once (the
+        last frames arrive in ``melody`` later; ``done`` tells when)."""
+        self._check()
         if not self._finished:
             self._finished = True
             self._inbox.put(None)
+        if timeout == 0 and not self._done.is_set():
+            return self.melody
         if not self._done.wait(timeout):
             raise PitchError(f"melody tracker did not finish within {timeout} s")
         self._check()

@@ -282,13 +282,13 @@ class Separator(Plugin):
         return n_out
 
     def _run_pipelined(self, block: np.ndarray, stems: bool) -> int:
-        """:meth:`_run` over two threads: while this thread runs the model on step k and
-        resynthesises the lower channels of step k - 1, the pool's thread analyses step
-        k + 1 and resynthesises the upper channels of step k - 1. The same operations on
-        the same data as one thread, only reordered where they touch different buffers;
-        returns the frames of vocal activity written."""
+        """:meth:`_run` over two threads: while this thread runs the model on step k (and
+        writes out step k - 1), the pool's thread analyses step k + 1 and resynthesises
+        step k - 1 (the model is the largest share: an even split of the resynthesis left
+        this thread with 60 % of the work). The same operations on the same data as one
+        thread, only reordered where they touch different buffers; returns the frames of
+        vocal activity written."""
         stft, step, n_out = self.stft, self.max_block, block.shape[0]
-        split = self.channels // 2  # this thread resynthesises channels [0, split), the pool's the rest
         pos0 = stft.samples_pushed
         n_steps = -(-n_out // step)
 
@@ -298,7 +298,7 @@ class Separator(Plugin):
                 n_next = stft.analyze_into(block[(k + 1) * step:(k + 2) * step], self._specs[(k + 1) % 2],
                                            self._ends[(k + 1) % 3], scratch=1)
             if prev is not None and prev[0]:
-                stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], split, self.channels, 1)
+                stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], 0, self.channels, 1)
             return n_next
 
         n = stft.analyze_into(block[:step], self._specs[0], self._ends[0], scratch=0)
@@ -307,18 +307,13 @@ class Separator(Plugin):
         for k in range(n_steps):
             job = self._pool.submit(pool_work, k, prev)
             m = self._model_step(n, self._specs[k % 2], self._ends[k % 3], k % 2, done) if n else 0
-            if prev is not None and prev[0] and split:
-                stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], 0, split, 0)
             n = job.result()
             if prev is not None:
                 self._read(prev[3] - step, prev[3], stems, pos0 + prev[3])
             done += m
             prev = (m, self._step_ends, k % 2, min((k + 1) * step, n_out))
-        if prev[0]:
-            job = self._pool.submit(stft.synthesize_channels, self._masked_b[prev[2]], prev[0], prev[1],
-                                    split, self.channels, 1)
-            stft.synthesize_channels(self._masked_b[prev[2]], prev[0], prev[1], 0, split, 0)
-            job.result()
+        if prev[0]:  # the last step: both threads are free, split its channels
+            stft.synthesize(self._masked_b[prev[2]], prev[0], prev[1], self._pool)
         last = (n_steps - 1) * step
         self._read(last, n_out, stems, pos0 + n_out)
         return done

@@ -122,10 +122,9 @@ class SndfileReader(AudioReader):
         self._f.close()
 
 
-# Sample formats FFmpeg decoders emit -> (numpy dtype, scale to [-1, 1), offset).
-_FORMATS = {"flt": (np.float32, 1.0, 0.0), "dbl": (np.float64, 1.0, 0.0), "s16": (np.int16, 1 / 32768, 0.0),
-            "s32": (np.int32, 1 / 2147483648, 0.0), "s64": (np.int64, 1 / 9223372036854775808, 0.0),
-            "u8": (np.uint8, 1 / 128, -128.0)}
+# Sample formats FFmpeg decoders emit (planar ones end in "p") -> (offset, scale) to [-1, 1).
+_FORMATS = {"flt": (0.0, 1.0), "dbl": (0.0, 1.0), "s16": (0.0, 1 / 32768), "s32": (0.0, 1 / 2147483648),
+            "s64": (0.0, 1 / 9223372036854775808), "u8": (-128.0, 1 / 128)}
 
 
 def _frame_to_array(frame) -> np.ndarray:
@@ -135,11 +134,11 @@ def _frame_to_array(frame) -> np.ndarray:
     base = name[:-1] if planar else name
     if base not in _FORMATS:
         raise AudioFileError(f"unsupported decoded sample format {name}")
-    _, scale, offset = _FORMATS[base]
+    offset, scale = _FORMATS[base]
     raw = frame.to_ndarray()  # planar: (channels, samples); packed: (1, samples * channels)
     channels = raw.shape[0] if planar else len(frame.layout.channels) or 1
     data = raw.T if planar else raw.reshape(-1, channels)
-    if base in ("flt",):
+    if base == "flt":
         return np.ascontiguousarray(data, dtype=np.float32)
     out = data.astype(np.float64 if base in ("s32", "s64") else np.float32)
     if offset:
@@ -173,7 +172,6 @@ class FfmpegReader(AudioReader):
                 raise AudioFileError(f"{self.name}: has no audio stream ({kinds})")
             best = getattr(self._container.streams, "best", None)  # the default track of several
             self._stream = (best("audio") if best else None) or streams[0]
-            self._stream.thread_type = "AUTO"
             self._frames_iter = self._container.decode(self._stream)
             self._pending: deque[np.ndarray] = deque()
             self._buffered = 0
@@ -182,12 +180,8 @@ class FfmpegReader(AudioReader):
             first = self._decode_one()
             if first is None:
                 raise AudioFileError(f"{self.name}: contains no audio frames")
-        except BaseException:
-            self._container.close()
-            raise
-        self.samplerate = int(first.sample_rate)
-        self.channels = len(first.layout.channels)
-        try:
+            self.samplerate = int(first.sample_rate)
+            self.channels = len(first.layout.channels)
             self._pending.append(self._convert(first))
         except BaseException:
             self._container.close()

@@ -18,7 +18,7 @@ from .io.audiofile import atomic_outputs, check_writable_dir, is_audio_file, ope
 from .plugins.separator import Separator
 
 STEMS = ("vocals", "accompaniment")
-READ_FRAMES = 131072  # frames read per block in file mode (a few MB)
+READ_FRAMES = 262144  # frames read per block in file mode (a few MB; 16 steps of the pipeline)
 
 
 @dataclass

@@ -268,7 +268,8 @@ class Separator(Plugin):
         n_out = block.shape[0]
         if n_out > self._out.shape[0]:
             self._grow(n_out)  # longer than any block before: the only allocation
-        if self._pool is not None and n_out > self.max_block:
+        if self._pool is not None and n_out > self.max_block and self.max_block >= 4 * self.stft.hop:
+            # (steps of under 4 frames would cost more in hand-offs than they share)
             self.vad_frames = self._run_pipelined(block, stems)
             return n_out
         done = 0

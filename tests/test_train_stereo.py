@@ -174,9 +174,16 @@ def test_stereo_training_one_state_file_resumes_and_exports(fake_data, tmp_path)
     from rtsep.model.onnx_model import MaskModel
     from rtsep.train.train import main
 
+    from rtsep.train.export import export_onnx
+    from rtsep.train.model import MaskNet
+
+    parent = tmp_path / "parent.onnx"
+    export_onnx(MaskNet(513, 16, 16, 2), str(parent), name="parent", description="d",
+                training=dict(steps=7, minutes=1.5))
     state = tmp_path / "state" / "run.pt"
     common = _tiny_args(fake_data, tmp_path, "--stereo", "--state", str(state), "--val-every", "0",
-                        "--extra-accompaniment", str(_extra_dir(tmp_path)), "--mono-prob", "0.3")
+                        "--extra-accompaniment", str(_extra_dir(tmp_path)), "--mono-prob", "0.3",
+                        "--init-from", str(parent))
     main(common + ["--steps", "2"])
     assert state.is_file() and not (tmp_path / "w" / "last.pt").exists() and not (tmp_path / "w" / "best.pt").exists()
     assert [p.name for p in state.parent.iterdir()] == ["run.pt"]  # replaced, never accumulated
@@ -188,7 +195,8 @@ def test_stereo_training_one_state_file_resumes_and_exports(fake_data, tmp_path)
     assert {v.dtype for st in ck["opt"]["state"].values() for k, v in st.items() if k.startswith("exp_avg")} \
         == {torch.bfloat16}
     (tmp_path / "w" / "log.csv").unlink()  # a new machine has only the state file
-    main(common + ["--steps", "3", "--resume"])
+    parent.unlink()  # a resumed run needs its state file, not its parent
+    main([a for a in common if a not in ("--init-from", str(parent))] + ["--steps", "3", "--resume"])
     again = torch.load(state, weights_only=False)
     assert again["state"]["step"] == 3 and again["state"]["sessions"] == 2
     assert any(not torch.equal(again["net"][k], ck["net"][k]) for k in ck["net"])
@@ -196,6 +204,7 @@ def test_stereo_training_one_state_file_resumes_and_exports(fake_data, tmp_path)
     assert card.input_channels == 2
     meta = json.loads(card.extra["training"])
     assert meta["steps"] == 3 and meta["sessions"] == 2 and meta["stereo"]["layout"] == "mid-side"
+    assert meta["init_from"]["name"] == "parent" and meta["init_from"]["steps"] == 7
     assert meta["audio_hours"] == pytest.approx(round(3 * 2 / 3600, 2))
     assert (tmp_path / "w" / "log.csv").is_file()
 

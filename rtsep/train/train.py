@@ -230,11 +230,6 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
     net = (StereoMaskNet if args.stereo else MaskNet)(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"],
                                                       dropout=args.dropout)
-    parent = None
-    if args.init_from:
-        from .warmstart import init_from_onnx
-
-        parent = init_from_onnx(net, args.init_from, cfg)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
     ema = None
     if args.ema:
@@ -270,7 +265,12 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         if lead:
             print(f"resumed from {last} at step {state['step']} ({state['elapsed'] / 60:.1f} min)")
     fresh = not resumed and not args.export_only
-    if fresh and parent is not None:
+    if args.init_from and (fresh or "parent" not in state):
+        from .warmstart import describe_parent, init_from_onnx
+
+        # a resumed run keeps its own weights (the parent file may have been replaced since)
+        state["parent"] = init_from_onnx(net, args.init_from, cfg) if fresh else describe_parent(args.init_from)
+    if fresh and args.init_from:
         sync.broadcast_module(net)
         if ema is not None:
             ema.load_state_dict(net.state_dict())
@@ -308,8 +308,8 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
             stereo_music_prob=args.stereo_music_prob,
             production="pedalboard: EQ, compression, saturation, doubles (detuned, delayed, panned), harmonies "
                        "(pitch-shifted, lower), delays, stereo reverb (rooms, plates, pre-delay); lead near the centre"))
-    if parent is not None:
-        training_meta["init_from"] = parent
+    if state.get("parent"):
+        training_meta["init_from"] = state["parent"]
 
     def save(path, rngs, weights=None):
         """``rngs``: every process's random state (from ``sync.gather``); ``weights``: the state

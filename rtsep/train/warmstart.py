@@ -58,6 +58,8 @@ def init_from_onnx(net, path: str, cfg: dict) -> dict:
     from .model import StereoMaskNet
 
     card = MaskModel(path).card
+    if card.input_channels != 1:
+        raise SystemExit(f"error: --init-from {path} is not a mono model")
     sd = mono_state_dict(path)
     got = dict(mono_config(sd), n_fft=card.n_fft, hop=card.hop, synthesis_len=card.synthesis_len,
                lookahead=card.lookahead_frames)
@@ -69,6 +71,14 @@ def init_from_onnx(net, path: str, cfg: dict) -> dict:
         net.init_from_mono(sd)
     else:
         net.load_state_dict(sd)
+    return describe_parent(path)
+
+
+def describe_parent(path: str) -> dict:
+    """What a card records about the model a run started from (its own card's training totals)."""
+    from ..model.onnx_model import MaskModel
+
+    card = MaskModel(path).card
     try:
         t = json.loads(card.extra.get("training", "{}"))
     except ValueError:

@@ -156,7 +156,7 @@ class FileSeparator:
 
     def __init__(self, model=None, blocksize: int = 16384, progress: bool = True,
                  plugin_factory: Callable[[int, int], Separator] | None = None, latency: str | None = "quality",
-                 method: str = "net", wiener: bool = False, threads: int | None = None):
+                 method: str = "net", wiener: bool = False, threads: int | None = None, full_band: bool = False):
         from .model.registry import wants_unet
 
         self.model = model
@@ -164,6 +164,7 @@ class FileSeparator:
         self.method = method
         self.unet = plugin_factory is None and method == "net" and wants_unet(model, latency)
         self.wiener = wiener
+        self.full_band = full_band
         self.threads = threads
         self.blocksize = int(blocksize)
         if not 1 <= self.blocksize <= 65536:
@@ -182,7 +183,7 @@ class FileSeparator:
         key = (sample_rate, channels)
         if key not in self._unet_cache:
             self._unet_cache[key] = UNetSeparator(sample_rate, channels, wiener=self.wiener, threads=self.threads,
-                                                  model=self.model)
+                                                  model=self.model, full_band=self.full_band)
         return self._unet_cache[key]
 
     def separator(self, sample_rate: int, channels: int) -> Separator:

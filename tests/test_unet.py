@@ -70,6 +70,16 @@ def test_wiener_matches_spleeter_mwf(fixture):
     assert snr_db(fixture["vocals"], vocals) < snr_db(mwf[:, :2], vocals) - 10.0
 
 
+def test_full_band_keeps_the_top_octave_in_the_accompaniment(sep, fixture):
+    """full_band=True: the stems sum to the mixture (the reference drops everything above 11 kHz)."""
+    mix = fixture["mixture"]
+    vocals, accomp = UNetSeparator(SR, 2, full_band=True).separate(mix)
+    ref_v, ref_a = sep.separate(mix)
+    np.testing.assert_allclose(vocals, ref_v, atol=1e-6)  # the vocals are the reference's
+    assert snr_db(mix, vocals + accomp) > 60.0
+    assert snr_db(mix, ref_v + ref_a) < 40.0              # the hats above 11 kHz are missing there
+
+
 def test_reference_check_catches_a_wrong_exponent(fixture):
     """The 40 dB bound detects a pipeline that is only slightly off (exponent 1 instead of 2)."""
     broken = UNetSeparator(SR, 2)

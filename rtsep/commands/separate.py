@@ -22,6 +22,8 @@ def add_parser(sub):
                                    "or name in models/")
     p.add_argument("--wiener", action="store_true",
                    help="U-Net: multichannel Wiener filter over its estimates (norbert)")
+    p.add_argument("--full-band", action="store_true",
+                   help="U-Net: keep the mixture above 11 kHz in the accompaniment (Spleeter drops it from both stems)")
     p.add_argument("--method", choices=("net", "repet", "rpca", "center"), default="net",
                    help="net: the mask network (default); repet: online REPET-SIM; rpca: robust PCA; "
                         "center: centre-channel cancellation (stereo)")
@@ -51,7 +53,7 @@ def run(args) -> int:
     outdir = prepare_outdir(args.outdir)
     # FileSeparator's options, the same for a local run and every task of a batch job.
     options = dict(model=args.model, blocksize=args.blocksize, latency=args.latency, method=args.method,
-                   wiener=args.wiener)
+                   wiener=args.wiener, full_band=args.full_band)
     if args.ray or args.workers is not None or args.json:
         return _run_job(args, paths, outdir, options)
     fs = FileSeparator(progress=not args.quiet, **options)

@@ -26,12 +26,14 @@ class SegmentPipeline:
     aligned to it.
     """
 
-    def __init__(self, model: UNetModel, channels: int, wiener: bool = False, workers: int = 1):
+    def __init__(self, model: UNetModel, channels: int, wiener: bool = False, workers: int = 1,
+                 full_band: bool = False):
         if channels % 2:
             raise ValueError("the U-Net pipeline takes stereo pairs: an even number of channels")
         self.model = model
         self.channels = channels
         self.wiener = wiener
+        self.full_band = full_band
         self.workers = workers
         self.frames = model.card.segment_frames
         self.span = (self.frames + OVERLAP - 1) * HOP  # samples that hold T frames
@@ -103,6 +105,9 @@ class SegmentPipeline:
             # mask_extension "zeros": bins above F stay silent in both stems (kept zero in the buffer).
             stems = self._stems[:, :, :n]
             np.multiply(masks, spec[None, :, :n, :card.bins], out=stems[..., :card.bins])
+        if self.full_band:  # beyond the reference: the bins above F go to the accompaniment, not away
+            stems[0, :, :, card.bins:] = 0.0
+            stems[1, :, :, card.bins:] = spec[:, :n, card.bins:]
         done = self.ola.add(synthesise(stems, self.workers))            # (2, ch, n * HOP)
         drop = min(self.skip, done.shape[-1])
         self.skip -= drop

@@ -38,12 +38,14 @@ class UNetSeparator:
         sample_rate: rate of the input and of the stems, Hz.
         channels: input (and stem) channels.
         wiener: multichannel Wiener filter over the U-Net's estimates (``norbert``).
+        full_band: give the accompaniment the mixture above the network's 11 kHz (the reference,
+            ``mask_extension: zeros``, drops it from both stems: cymbals go missing).
         threads: ONNX Runtime / FFT threads (default: up to 2).
         model: U-Net ONNX file (default ``models/unet-2stems.onnx``; ``"unet"`` names it too).
     """
 
     def __init__(self, sample_rate: int, channels: int, *, wiener: bool = False, threads: int | None = None,
-                 model: str | os.PathLike | None = None):
+                 model: str | os.PathLike | None = None, full_band: bool = False):
         if int(sample_rate) < 1000:
             raise RtsepError(f"sample rate must be at least 1000 Hz, got {sample_rate}")
         if int(channels) < 1:
@@ -51,6 +53,7 @@ class UNetSeparator:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.wiener = bool(wiener)
+        self.full_band = bool(full_band)
         self.threads = int(threads) if threads else max(1, min(2, os.cpu_count() or 1))
         self.model = UNetModel(unet_model_path(model), threads=self.threads)
         self.card = self.model.card
@@ -76,7 +79,8 @@ class UNetSeparator:
             wide = len(self._wide)
             to_model = soxr.ResampleStream(self.sample_rate, model_rate, wide, dtype="float32", quality="HQ")
             to_input = soxr.ResampleStream(model_rate, self.sample_rate, 2 * wide, dtype="float32", quality="HQ")
-        core = SegmentPipeline(self.model, len(self._wide), wiener=self.wiener, workers=self.threads)
+        core = SegmentPipeline(self.model, len(self._wide), wiener=self.wiener, workers=self.threads,
+                               full_band=self.full_band)
         self.nonfinite_samples = 0
         total_in = total_out = 0
 
@@ -163,7 +167,7 @@ class UNetSeparator:
                       "n_fft": c.n_fft, "hop": c.hop, "bins": c.bins, "segment_frames": c.segment_frames,
                       "separation_exponent": c.exponent, "placeholder": False,
                       "params": int(c.extra.get("params", 0)) or None},
-            "sample_rate": self.sample_rate, "channels": self.channels, "wiener": self.wiener,
+            "sample_rate": self.sample_rate, "channels": self.channels, "wiener": self.wiener, "full_band": self.full_band,
             "threads": self.threads, "offline": True,
             # An offline model has no algorithmic latency once the stems are ahead of the playhead;
             # what a player needs is this much of the song separated before it starts.

@@ -225,3 +225,17 @@ def test_file_source_plays_a_video_soundtrack(tmp_path):
 def test_version():
     p = run_cli("--version")
     assert p.returncode == 0 and p.stdout.startswith("rtsep 0.") and " av " in p.stdout, p.stdout + p.stderr
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    """Stems are written through temporary files (mkstemp: 0600) but end up as any new file
+    would, 0666 less the umask."""
+    import os
+
+    from rtsep.io.audiofile import atomic_outputs
+
+    with atomic_outputs([tmp_path / "a.wav"], 44100, 2) as (f,):
+        f.write(np.zeros((10, 2), np.float32))
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "a.wav").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -57,6 +57,19 @@ def is_audio_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower().lstrip(".") in AUDIO_EXTENSIONS
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the process's umask."""
+    global _FILE_MODE
+    if _FILE_MODE is None:
+        mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+        os.umask(mask)
+        _FILE_MODE = 0o666 & ~mask
+    return _FILE_MODE
+
+
+_FILE_MODE: int | None = None
+
+
 @contextmanager
 def atomic_outputs(paths: list[Path], sample_rate: int, channels: int, subtype: str = "FLOAT"):
     """Open a temporary file beside each of ``paths``; on success rename them all into
@@ -68,6 +81,7 @@ def atomic_outputs(paths: list[Path], sample_rate: int, channels: int, subtype: 
             for p in paths:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}-", suffix=".tmp.wav", dir=p.parent)
+                os.fchmod(fd, _new_file_mode())  # mkstemp's 0600 would outlive the rename
                 os.close(fd)
                 tmp_paths.append(Path(tmp))
                 files.append(stack.enter_context(

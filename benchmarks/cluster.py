@@ -1,14 +1,14 @@
 """Batch throughput of ``rtsep separate``: files per second and x real time with 1 and 2
-workers, as local processes (``--workers N``) and on a local Ray cluster (``--ray``: one node,
-then two nodes, one CPU each), beside the plain local run (one process, one file after
-another) measured in the same run.
+workers, as local processes (``--workers N``) and on a local Ray cluster of two one-CPU nodes
+(``--ray``, one task at a time, then both nodes), beside the plain local run (one process,
+one file after another) measured in the same run.
 
-Each layout separates a job of N files and one of 2N files (44.1 kHz stereo songs made
-here); the steady throughput is N / (t(2N) - t(N)), so start-up (spawning workers,
-importing, loading the model) cancels and is shown on its own. Every layout's stems are
-checked against the local run's (bit-exact, or the SNR of the difference).
+Every layout separates the same job (44.1 kHz stereo songs made here) through the command
+a user runs; the layouts take turns for a few rounds, so that load from other programs falls
+on all of them alike, and the medians are reported. Every layout's stems are checked
+against the local run's (bit-exact, or the SNR of the difference).
 
-    nice -n 10 python benchmarks/cluster.py [--files 6] [--seconds 20] [--model low|unet]
+    nice -n 10 python benchmarks/cluster.py [--files 8] [--seconds 20] [--rounds 2] [--model low|unet]
 
 ``--model low`` (default): the fast recurrent model (``--latency low``); ``unet``: the
 default file model. Writes nothing but its table (save it under benchmarks/results/).
@@ -84,86 +84,89 @@ def compare(out: Path, reference: Path) -> tuple[int, int, float]:
     return exact, total, worst
 
 
-def measure(label: str, work: Path, small: Path, large: Path, reference: Path | None, model_args, backend_args,
-            workers: int, audio_small_s: float, n: int) -> dict:
-    load_before = os.getloadavg()[0]
-    tag = label.replace(" ", "_")
-    s1 = run_job(small, work / f"{tag}-small", model_args, backend_args)
-    s2 = run_job(large, work / f"{tag}-large", model_args, backend_args)
-    load_after = os.getloadavg()[0]
-    assert s1["separated"] == n and s2["separated"] == 2 * n, (s1, s2)
-    dt = s2["command_s"] - s1["command_s"]
-    steady = n / dt if dt > 0 else float("nan")
-    row = dict(label=label, workers=workers, t_small=s1["command_s"], t_large=s2["command_s"], files_per_s=steady,
-               x_real_time=steady * audio_small_s / n, startup_s=s1["command_s"] - n / steady,
-               load=(load_before, load_after), check="(reference)")
-    if reference is not None:
-        exact, total, worst = compare(work / f"{tag}-small", reference)
-        row["check"] = f"{exact}/{total} bit-exact" + (f", worst {worst:.0f} dB" if exact < total else "")
-    return row
+LAYOUTS = [  # (label, family, workers, backend arguments; {ray} is the cluster's address)
+    ("local run (reference)", "local", 1, []),
+    ("--workers 1", "processes", 1, ["--workers", "1"]),
+    ("--workers 2", "processes", 2, ["--workers", "2"]),
+    ("--ray, 1 task at a time", "ray", 1, ["--ray", "{ray}", "--workers", "1"]),
+    ("--ray, 2 nodes x 1 CPU", "ray", 2, ["--ray", "{ray}"]),
+]
 
 
-def local_cluster(nodes: int):
+def local_cluster():
+    """Two one-CPU nodes on this machine (a head and a worker)."""
     from rtsep.cluster import LocalRayCluster
 
     cluster = LocalRayCluster(cpus_per_node=1)
-    for i in range(nodes):
+    for i in range(2):
         cluster.start_node()
         cluster.wait_for_nodes(i + 1)
     return cluster
 
 
+def median(values):
+    return float(np.median(values))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--files", type=int, default=6, help="files in the small job (the large one has twice)")
+    ap.add_argument("--files", type=int, default=8, help="files in the job")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each file")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds over all layouts, interleaved; medians reported")
     ap.add_argument("--model", choices=("low", "unet"), default="low")
     ap.add_argument("--no-ray", action="store_true", help="only the local layouts")
     args = ap.parse_args()
     model_args = ["--latency", "low"] if args.model == "low" else ["--model", "unet"]
-    n = args.files
     have_ray = not args.no_ray and importlib.util.find_spec("ray") is not None
+    layouts = [lay for lay in LAYOUTS if have_ray or lay[1] != "ray"]
 
     with tempfile.TemporaryDirectory(prefix="rtsep-bench-cluster-") as tmp:
         work = Path(tmp)
-        small, large = work / "small", work / "large"
-        make_songs(small, n, args.seconds, seed=1)
-        make_songs(large, 2 * n, args.seconds, seed=2)
-        audio_small_s = n * int(RATE * args.seconds) / RATE
-        print(f"# {n} and {2 * n} files of {args.seconds:g} s, {RATE} Hz stereo; model: {' '.join(model_args)}; "
-              f"{os.cpu_count()} CPUs ({cpu_name()})", flush=True)
-
-        rows = [measure("local run (reference)", work, small, large, None, model_args, [], 1, audio_small_s, n)]
-        reference = work / "local_run_(reference)-small"
-        for w in (1, 2):
-            rows.append(measure(f"--workers {w}", work, small, large, reference, model_args, ["--workers", str(w)],
-                                w, audio_small_s, n))
-        if have_ray:
-            cluster = local_cluster(1)
-            try:
-                rows.append(measure("--ray, 1 node x 1 CPU", work, small, large, reference, model_args,
-                                    ["--ray", cluster.address], 1, audio_small_s, n))
-                cluster.start_node()
-                cluster.wait_for_nodes(2)
-                rows.append(measure("--ray, 2 nodes x 1 CPU", work, small, large, reference, model_args,
-                                    ["--ray", cluster.address], 2, audio_small_s, n))
-            finally:
+        make_songs(work / "songs", args.files, args.seconds, seed=1)
+        audio_s = args.files * int(RATE * args.seconds) / RATE
+        print(f"# a job of {args.files} files of {args.seconds:g} s ({RATE} Hz stereo), model {' '.join(model_args)}; "
+              f"{args.rounds} interleaved rounds, medians; {os.cpu_count()} CPUs ({cpu_name()})", flush=True)
+        cluster = local_cluster() if have_ray else None
+        results = {lay[0]: {"command": [], "job": [], "load": []} for lay in layouts}
+        checks = {}
+        try:
+            for r in range(args.rounds):
+                for i, (label, family, _, backend_args) in enumerate(layouts):
+                    out = work / f"out-{r}-{i}"
+                    load = os.getloadavg()[0]
+                    backend_args = [a.format(ray=cluster.address) if cluster else a for a in backend_args]
+                    s = run_job(work / "songs", out, model_args, backend_args)
+                    assert s["separated"] == args.files, s
+                    res = results[label]
+                    res["command"].append(s["command_s"])
+                    res["job"].append(s["wall_s"])
+                    res["load"] += [load, os.getloadavg()[0]]
+                    if family == "local":
+                        reference = out
+                    elif label not in checks:
+                        exact, total, worst = compare(out, reference)
+                        checks[label] = f"{exact}/{total} bit-exact" + (f", worst {worst:.0f} dB" if exact < total
+                                                                         else "")
+                    print(f"round {r + 1}: {label}: {s['command_s']:.1f} s (load {load:.1f})", flush=True)
+        finally:
+            if cluster:
                 cluster.stop()
 
-    ref = rows[0]
-    one = {}
     print()
-    print(f"| layout | workers | job of {n}: s | job of {2 * n}: s | steady files/s | steady x real time | "
-          f"start-up s | vs 1 worker | vs local run | stems vs local run | load avg before/after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        family = r["label"].split(",")[0].split(" ")[0]
-        if r["workers"] == 1:
-            one[family] = r["files_per_s"]
-        vs_one = r["files_per_s"] / one[family] if family in one else float("nan")
-        print(f"| {r['label']} | {r['workers']} | {r['t_small']:.1f} | {r['t_large']:.1f} | {r['files_per_s']:.3f} | "
-              f"{r['x_real_time']:.1f} | {r['startup_s']:.1f} | {vs_one:.2f}x | "
-              f"{r['files_per_s'] / ref['files_per_s']:.2f}x | {r['check']} | {r['load'][0]:.1f} / {r['load'][1]:.1f} |")
+    print("files/s and x real time count the whole command (start-up, importing, loading the model, "
+          "connecting); 'job s' is the summary's wall_s (after start-up, until the last file).")
+    print()
+    print("| layout | workers | command s | job s | files/s | x real time | vs 1 worker | vs local run | "
+          "stems vs local run | load avg (min-max) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    rate = {label: args.files / median(results[label]["command"]) for label in results}
+    one = {family: rate[label] for label, family, w, _ in layouts if w == 1}
+    for label, family, workers, _ in layouts:
+        res = results[label]
+        print(f"| {label} | {workers} | {median(res['command']):.1f} | {median(res['job']):.1f} | {rate[label]:.3f} | "
+              f"{rate[label] * audio_s / args.files:.1f} | {rate[label] / one[family]:.2f}x | "
+              f"{rate[label] / rate[layouts[0][0]]:.2f}x | {checks.get(label, '(reference)')} | "
+              f"{min(res['load']):.1f}-{max(res['load']):.1f} |")
     if not have_ray:
         print("\n(Ray not installed or --no-ray: no --ray rows; pip install \"rtsep[cluster]\")")
 

@@ -116,6 +116,7 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
     assert win.view.spec_out.columns_drawn > 100 and win.view.spec_in.item.blits > blits
     assert win.fps > 10 and win.paint_counter.count > 20, (win.fps, win.paint_counter.count)
     assert win.summary()["fps_mean"] > 10
+    assert win.karaoke.isHidden()  # no microphone: no karaoke room
 
     # The vocal strip is the per-column mean of the vad values the window received.
     centres, mean = win.view.vad_strip()
@@ -468,3 +469,76 @@ def test_karaoke_view_reads_a_stand_in_host():
     view.update_from_host(force=True)
     assert lane.score_label.text() == "score 64 %" and lane.now_s == 8.0
     view.teardown()
+
+
+def _sing_into(port, voice, server, tmp_path, host):
+    """Play ``voice`` (the song's own vocal, song-aligned) into JACK ``port`` from a process of
+    its own (a second JACK client in the GUI's process can dead-lock its deactivation against
+    PortAudio's), from the song's playhead once its client is up, until a line on its stdin."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "voice.npy", voice.astype(np.float32))
+    code = ("import sys, time, numpy as np\n"
+            "from rtsep.host.jack import JackPlayer\n"
+            "v = np.load(sys.argv[1])\n"
+            "p = JackPlayer(v, [sys.argv[2]], name='gui-test-singer').start()\n"
+            "print('ready', flush=True)\n"
+            "p.signal = np.ascontiguousarray(v[int(sys.stdin.readline()):])\n"
+            "p.play(); sys.stdin.readline(); p.stop()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "voice.npy"), port],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "JACK_DEFAULT_SERVER": server})
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    proc.stdin.write(f"{int(host.song_position_s * RATE)}\n")
+    proc.stdin.flush()
+    return proc
+
+
+def test_window_with_karaoke_mic_pitch_lane_and_voice_chain(jack_server, tmp_path):  # noqa: F811
+    """``--source SONG --mic``: the karaoke room appears; the lane gets the song's melody and
+    the singer (the song's own voice played into the stream's input port); the mic meter
+    moves; the voice chain's slider reaches its plugin."""
+    app = _qt()
+    from test_karaoke import KnownStems
+
+    from rtsep.demo_clip import make_demo_clip
+    from rtsep.gui.window import HostSpec, LiveWindow
+
+    clip = make_demo_clip(RATE, seconds=40.0)
+    wav = tmp_path / "song.wav"
+    sf.write(wav, clip["mixture"], RATE)
+    spec = HostSpec(source=str(wav), samplerate=RATE, blocksize=256,
+                    extra={"mic": True, "voice_chain": "gain(-3)",
+                           "stems": KnownStems(clip["vocals"], clip["accompaniment"])})
+    host = spec.build()
+    if host.karaoke is None:
+        pytest.skip(f"no pitch guide in this build: {host.notes}")
+    win = LiveWindow(spec, host, fps=30)
+    win.show()
+    _pump(app, 1.0)
+    assert host.running and not win.karaoke.isHidden() and not win.karaoke.lane.isHidden(), win.errors
+    assert "stem at the playhead" in win.view.spec_out.plot.titleLabel.text
+    singer = _sing_into(host.jack_ports["in"][0], clip["vocals"].mean(axis=1), jack_server.name, tmp_path, host)
+    lane, panel = win.karaoke.lane, win.karaoke.mic_panel
+    try:  # the melody is computed ahead in a process of its own: wait for it and the singer
+        t_end = time.monotonic() + 30.0
+        while time.monotonic() < t_end and (np.isfinite(lane.ref_midi).sum() < 50
+                                            or np.isfinite(lane.visible()["singer_y"]).sum() < 100):
+            _pump(app, 0.5)
+    finally:
+        singer.communicate("stop\n", timeout=30)
+    assert singer.returncode == 0, singer.stderr
+    assert np.isfinite(lane.ref_midi).sum() > 50, "no reference melody reached the lane"  # the song's melody
+    v = lane.visible()
+    assert np.isfinite(v["singer_y"]).sum() > 20, "no singer pitch drawn"
+    assert v["on"].sum() > v["off"].sum(), (v["on"].sum(), v["off"].sum())  # the singer sings the melody
+    assert panel.meter.hold_db > -40, panel.meter.hold_db  # the mic meter saw the voice
+    assert "256 samples" in panel.info.text()  # one block, the gain adds none
+    assert lane.score_label.text() != "score –", lane.score_label.text()
+    s = panel.controls.slider("gain_db")
+    s.slider.setValue(s.slider.minimum())
+    assert host.voice_chain[0].gain_db == -40.0
+    win.close()
+    _pump(app, 0.2)
+    assert not host.running and not win.errors, win.errors

@@ -41,7 +41,6 @@ class KaraokeView(QtWidgets.QWidget):
     def __init__(self, parent=None, panel_width: int = 270):
         super().__init__(parent)
         self.host = None
-        self.panel_width = panel_width
         self._row = QtWidgets.QHBoxLayout(self)
         self._row.setContentsMargins(0, 0, 0, 0)
         self.lane = PitchLane()
@@ -56,10 +55,7 @@ class KaraokeView(QtWidgets.QWidget):
         """Show ``host``'s karaoke (the voice-chain controls are rebuilt for its chain)."""
         self.host = host
         mic = getattr(host, "mic", None)
-        old = self.mic_panel
-        self.mic_panel = MicPanel(getattr(host, "voice_chain", None), width=self.panel_width)
-        self._row.replaceWidget(old, self.mic_panel)
-        old.deleteLater()
+        self.mic_panel.set_chain(getattr(host, "voice_chain", None))
         if mic is not None:
             self.mic_panel.set_mic(mic)
         self.lane.setVisible(getattr(host, "karaoke", None) is not None)

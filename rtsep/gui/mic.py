@@ -55,13 +55,17 @@ class MicPanel(QtWidgets.QFrame):
         self.mute_box.toggled.connect(self._mute_toggled)
         gain_row.addWidget(self.mute_box)
         col.addLayout(gain_row)
-        self.controls = VoiceChainControls(chain)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        scroll.setWidget(self.controls)
-        col.addWidget(scroll, 1)
+        self._scroll = QtWidgets.QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        col.addWidget(self._scroll, 1)
+        self.set_chain(chain)
         row.addLayout(col, 1)
+
+    def set_chain(self, chain) -> None:
+        """Controls for ``chain``'s parameters (replacing those of a previous chain)."""
+        self.controls = VoiceChainControls(chain)
+        self._scroll.setWidget(self.controls)  # the scroll area deletes the old controls
 
     def set_mic(self, mic) -> None:
         """Show and control ``mic`` (``gain_db`` and ``muted``, settable on the host's

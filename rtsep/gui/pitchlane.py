@@ -133,6 +133,8 @@ class PitchLane(QtWidgets.QWidget):
         p.setMenuEnabled(False)
         p.showGrid(x=False, y=True, alpha=0.15)
         p.setXRange(-self.past_s, self.ahead_s, padding=0)
+        # A view box laid out while hidden (the lane appears with a karaoke host) forgets it.
+        p.getViewBox().sigResized.connect(self._fit_time_axis)
         p.getAxis("left").setWidth(48)
         p.getAxis("bottom").setStyle(showValues=False)
         p.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen((230, 230, 235, 160), width=1)))
@@ -168,6 +170,14 @@ class PitchLane(QtWidgets.QWidget):
         c.ci.layout.setRowStretchFactor(1, 1)
         self._set_y_range(57.0, 72.0)
 
+    def _fit_time_axis(self, *_) -> None:
+        want = (-self.past_s, self.ahead_s)
+        got = self.plot.viewRange()[0]
+        if abs(got[0] - want[0]) > 1e-6 or abs(got[1] - want[1]) > 1e-6:
+            self.plot.setXRange(*want, padding=0)
+        if self._y_range is not None and self.plot.viewRange()[1] != list(self._y_range):
+            self.plot.setYRange(*self._y_range, padding=0)
+
     def _set_y_range(self, lo: float, hi: float) -> None:
         lo, hi = float(np.floor(lo)), float(np.ceil(hi))
         if hi - lo < 12:  # at least an octave, centred
@@ -177,9 +187,10 @@ class PitchLane(QtWidgets.QWidget):
             return
         self._y_range = (lo, hi)
         self.plot.setYRange(lo, hi, padding=0)
-        step = 1 if hi - lo <= 14 else (2 if hi - lo <= 26 else 12)
-        ticks = [(m, note_name(m)) for m in range(int(lo), int(hi) + 1) if m % 12 == 0 or
-                 (step < 12 and m % step == 0 and NOTE_NAMES[m % 12] in ("C", "E", "G", "A"))]
+        # Every natural note on a narrow lane, C E G A on a wider one, only the Cs beyond.
+        span = hi - lo
+        names = ("C", "D", "E", "F", "G", "A", "B") if span <= 14 else (("C", "E", "G", "A") if span <= 26 else ("C",))
+        ticks = [(m, note_name(m)) for m in range(int(lo), int(hi) + 1) if NOTE_NAMES[m % 12] in names]
         self.plot.getAxis("left").setTicks([ticks])
 
     # ------------------------------------------------------------------ data in
@@ -260,6 +271,7 @@ class PitchLane(QtWidgets.QWidget):
     def redraw(self, now_s: float) -> None:
         """Draw the lane around playhead ``now_s`` (song seconds)."""
         self.now_s = float(now_s)
+        self._fit_time_axis()
         v = self.visible()
         self.ref_curve.setData(v["ref_x"], v["ref_y"])
         x, y = v["singer_x"], v["singer_y"]

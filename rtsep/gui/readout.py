@@ -134,8 +134,8 @@ class ReadoutPanel(QtWidgets.QFrame):
         ahead = getattr(host, "ahead", None)
         if ahead is not None:
             least = ahead.min_ahead_s
-            self.set("ahead", f"{ahead.ahead_s:.1f} s · {_producer(ahead, 'speed_x', 0.0):.0f}x real time"
-                     + ("" if least is None else f" · least {least:.1f} s"), least is not None and least <= 0)
+            self.set("ahead", f"{ahead.ahead_s:.1f} s" + ("" if least is None else f" (least {least:.1f})")
+                     + f" · {_producer(ahead, 'speed_x', 0.0):.0f}x", least is not None and least <= 0)
         else:
             self.set("ahead", "–")
 

@@ -328,8 +328,8 @@ class LiveWindow(QtWidgets.QMainWindow):
         self._closing = True
         self.timer.stop()
         try:
-            if self.host is not None:
-                self.host.stop()
+            if self.host is not None:  # stop, and end its background threads (a song's producer)
+                getattr(self.host, "close", self.host.stop)()
             restore_thread_priority(self._sched_saved)
             self._sched_saved = None
         finally:

@@ -172,7 +172,7 @@ class FileSeparator:
         self.progress = progress
         self._factory = plugin_factory or (lambda sr, ch: Separator(
             model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=self.blocksize,
-            latency=self.latency))
+            latency=self.latency, workers=self.threads))  # threads: also the recurrent path's (None: 2)
         self._cache: dict[tuple[int, int], Separator] = {}
         self._unet_cache: dict[tuple[int, int], object] = {}
 

@@ -214,3 +214,83 @@ def test_old_mono_models_read_as_one_channel(placeholder_model):
 
     mm = MaskModel(placeholder_model)
     assert mm.card.input_channels == 1 and not mm.stereo
+
+
+@pytest.fixture(scope="module")
+def stereo_model(tmp_path_factory):
+    """A tiny mid/side model with random weights (its side mask differs from its mid mask)."""
+    from rtsep.train.export import export_onnx
+
+    path = tmp_path_factory.mktemp("stereo") / "st.onnx"
+    export_onnx(_stereo_net(2), str(path), name="st", description="tiny stereo")
+    return path
+
+
+def _music(seconds=1.0, rate=48000, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    left = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.05 * rng.standard_normal(len(t))
+    right = 0.2 * np.sin(2 * np.pi * 520 * t) + 0.05 * rng.standard_normal(len(t))
+    return np.stack([left, right], 1).astype(np.float32)
+
+
+def test_separator_feeds_a_stereo_model_both_channels(stereo_model):
+    from rtsep.filemode import separate_array
+    from rtsep.plugins.separator import Separator
+
+    x = _music()
+    mono = x.mean(1, keepdims=True)
+    sep = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", max_block=4096)
+    assert sep.describe()["model_input"] == "mid/side"
+    # L = R: both vocal channels equal the mono stream's (the model's mono path)
+    both = separate_array(np.repeat(mono, 2, 1), 48000, separator=sep)
+    np.testing.assert_allclose(both.vocals[:, 0], both.vocals[:, 1], atol=1e-6)
+    one = separate_array(mono, 48000, separator=Separator(stereo_model, sample_rate=48000, channels=1,
+                                                          mode="vocals", max_block=4096))
+    np.testing.assert_allclose(both.vocals[:, 0], one.vocals[:, 0], atol=1e-5)
+    # a real stereo input: the side reaches the model and the channels get their own vocals
+    st = separate_array(x, 48000, separator=sep)
+    assert not np.allclose(st.vocals[:, 0], st.vocals[:, 1], atol=1e-3)
+    lat = st.latency_samples
+    np.testing.assert_allclose(st.vocals + st.accompaniment, x, atol=1e-5)
+    # live (one bound model call per frame, 128-frame blocks) gives the file-mode result
+    live = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", live=True, max_block=128)
+    out = np.concatenate([np.array(live.process(x[i:i + 128])) for i in range(0, len(x), 128)])
+    np.testing.assert_allclose(out[lat:], st.vocals[:len(x) - lat], atol=1e-5)
+
+
+def test_separator_stereo_path_equals_the_torch_model_through_the_engine_stft(stereo_model):
+    """At the model's own rate the engine (ONNX, streaming STFT, mid/side kernels) gives the
+    trained network's vocals (torch, EngineStft) on a stereo signal."""
+    from rtsep.filemode import separate_array
+    from rtsep.plugins.separator import Separator
+    from rtsep.train.model import EngineStft
+    from rtsep.train.train import separate_batch
+
+    x = _music(0.6, SR, seed=4)
+    net = _stereo_net(2)  # the weights exported into stereo_model
+    with torch.no_grad():
+        ref, _, _, _ = separate_batch(net, EngineStft(), torch.from_numpy(x.T.copy())[None])
+    ref = ref[0].numpy().T
+    res = separate_array(x, SR, separator=Separator(stereo_model, sample_rate=SR, channels=2, mode="vocals",
+                                                    max_block=4096))
+    valid = len(x) - 192  # the torch synthesis leaves the last frame's tail incomplete
+    np.testing.assert_allclose(res.vocals[:valid], ref[:valid], atol=2e-5)
+    # ... and not what the mid mask alone on each channel (the mono path) would give
+    from rtsep.train.model import spec_to_ri
+
+    stft = EngineStft()
+    X = stft.analysis(torch.from_numpy(x.T.copy()))
+    mid = spec_to_ri((X[0] + X[1])[None] / 2)
+    with torch.no_grad():
+        m, _, _, _ = net(mid, torch.zeros_like(mid), net.zero_state(1))
+        alt = stft.synthesis(X * m[0]).numpy().T
+    assert np.max(np.abs(alt[:valid] - ref[:valid])) > 1e-3
+
+
+@pytest.mark.parametrize("block", [128, 2048])
+def test_stereo_live_path_allocates_no_arrays(stereo_model, block):
+    from test_separator import test_live_block_path_allocates_no_arrays as streams_without_allocating
+
+    # random L and R: the side is not zero, the mid/side kernels and run_stereo run every frame
+    streams_without_allocating(stereo_model, np.random.default_rng(0), block)

@@ -168,6 +168,8 @@ class MaskModel:
         self._vad1 = np.zeros((1, 1), dtype=np.float32)
         self._side1 = np.zeros((1, 1, f, 2), dtype=np.float32)
         self._side_mask1 = np.zeros((1, 1, f), dtype=np.float32)
+        # one-frame results: the same view objects every call (nothing allocated per frame)
+        self._mask1_out, self._side_mask1_out, self._vad1_out = self._mask1[0], self._side_mask1[0], self._vad1[0]
         b = self._sess.io_binding()
         b.bind_cpu_input("spec", self._spec1)
         if self.stereo:
@@ -202,7 +204,7 @@ class MaskModel:
             if self.stereo:
                 self._side1.fill(0.0)
             self._run1()
-            return self._mask1[0], self._vad1[0]
+            return self._mask1_out, self._vad1_out
         res = self._run_batch(spec, np.zeros_like(spec) if self.stereo else None)
         return res["mask"][0], res["vad"][0]
 
@@ -213,7 +215,7 @@ class MaskModel:
             self._spec1[0] = spec
             self._side1[0] = side
             self._run1()
-            return self._mask1[0], self._side_mask1[0], self._vad1[0]
+            return self._mask1_out, self._side_mask1_out, self._vad1_out
         res = self._run_batch(spec, side)
         return res["mask"][0], res["side_mask"][0], res["vad"][0]
 

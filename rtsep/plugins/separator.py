@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit
 
 from ..dsp.masking import apply_mask, delay_frames, downmix_for_model
+from ..dsp.midside import apply_mid_side_mask, mid_side_for_model
 from ..dsp.stft import StreamingStft
 from ..dsp.windows import design_windows
 from ..model.onnx_model import MaskModel
@@ -49,8 +50,10 @@ class Separator(Plugin):
     The STFT runs at the stream rate with frames ``sample_rate / model_rate`` times the
     model's, so the model's bins map one-to-one onto the low end of the stream's spectrum;
     content above the model band gets the mask of the model's top bins (``edge_bins``),
-    which keeps the accompaniment full-band. The network sees the channel mean; its mask
-    is applied to every channel. ``accompaniment = input (delayed) - vocals`` exactly, so
+    which keeps the accompaniment full-band. A mono model sees the channel mean and its
+    mask is applied to every channel; a stereo (mid/side) model on a two-channel stream sees
+    mid and side and masks both (on other channel counts it gets the mean: its mono path).
+    ``accompaniment = input (delayed) - vocals`` exactly, so
     ``mix`` at 0 dB / 0 dB gives back the delayed input.
 
     Args:
@@ -110,6 +113,11 @@ class Separator(Plugin):
         self._batch_min_frames = frames + 1 if live else _BATCH_MIN_FRAMES
         self._model_in = np.zeros((frames, card.n_bins, 2), dtype=np.float32)
         self._mask = np.zeros((frames, card.n_bins), dtype=np.float32)
+        # mid/side model on a stereo stream: mid in _model_in (same gain as the mean), side here
+        self._mid_side = self.model.stereo and self.channels == 2
+        side_frames = frames if self._mid_side else 1
+        self._side_in = np.zeros((side_frames, card.n_bins, 2), dtype=np.float32)
+        self._side_mask = np.zeros((side_frames, card.n_bins), dtype=np.float32)
         self._masked = np.zeros_like(self.stft.spec)
         # Look-ahead: spectra wait in a history ring until their (later) mask arrives.
         self._hist = np.zeros((self.lookahead_frames + frames,) + self.stft.spec.shape[1:], np.complex128)
@@ -210,27 +218,35 @@ class Separator(Plugin):
         first look-ahead frames after a reset)."""
         vad_out = self._chunk_vad
         masked = self._masked_b[slot]
-        downmix_for_model(spec, n, self._model_in, self._in_gain)
-        if n >= self._batch_min_frames:
-            mask, vad = self.model.run(self._model_in[:n])
-            self._mask[:n] = mask
-            vad_out[:n] = vad
+        if self._mid_side:
+            self._run_mid_side(spec, n, vad_out)
         else:
-            for t in range(n):
-                mask, vad = self.model.run(self._model_in[t:t + 1])
-                self._mask[t] = mask[0]
-                vad_out[t] = vad[0]
+            downmix_for_model(spec, n, self._model_in, self._in_gain)
+            if n >= self._batch_min_frames:
+                mask, vad = self.model.run(self._model_in[:n])
+                self._mask[:n] = mask
+                vad_out[:n] = vad
+            else:
+                for t in range(n):
+                    mask, vad = self.model.run(self._model_in[t:t + 1])
+                    self._mask[t] = mask[0]
+                    vad_out[t] = vad[0]
         if self.lookahead_frames:
             delayed, delayed_end = self._delayed_b[slot], self._delayed_end_b[slot]
             m = delay_frames(spec, ends, n, self._hist, self._hist_end, self._hist_count,
                              self.lookahead_frames, delayed, delayed_end)
-            if m:
+            if m and self._mid_side:
+                apply_mid_side_mask(delayed, m, self._mask[n - m:n], self._side_mask[n - m:n], masked,
+                                    self._edge_bins, self._share)
+            elif m:
                 apply_mask(delayed, m, self._mask[n - m:n], masked, self._edge_bins, self._share)
                 if m != n:  # only in the first look-ahead frames after a reset
                     for i in range(m):  # forward copy: the ranges may overlap, no temporary
                         vad_out[i] = vad_out[n - m + i]
             ends = delayed_end
             n = m
+        elif self._mid_side:
+            apply_mid_side_mask(spec, n, self._mask, self._side_mask, masked, self._edge_bins, self._share)
         else:
             apply_mask(spec, n, self._mask, masked, self._edge_bins, self._share)
         self._step_ends = ends
@@ -239,6 +255,21 @@ class Separator(Plugin):
             self.vad_latest = float(vad_out[n - 1])
             _append_activity(vad_out, ends, n, self.vad, self._vad_end, done)
         return n
+
+    def _run_mid_side(self, spec: np.ndarray, n: int, vad_out: np.ndarray) -> None:
+        """The stereo model on ``n`` frames of a two-channel ``spec``: masks of mid and side."""
+        mid_side_for_model(spec, n, self._model_in, self._side_in, self._in_gain)
+        if n >= self._batch_min_frames:
+            mask, side_mask, vad = self.model.run_stereo(self._model_in[:n], self._side_in[:n])
+            self._mask[:n] = mask
+            self._side_mask[:n] = side_mask
+            vad_out[:n] = vad
+        else:
+            for t in range(n):
+                mask, side_mask, vad = self.model.run_stereo(self._model_in[t:t + 1], self._side_in[t:t + 1])
+                self._mask[t] = mask[0]
+                self._side_mask[t] = side_mask[0]
+                vad_out[t] = vad[0]
 
     def _separate(self, block: np.ndarray, done: int) -> int:
         """Separate one step of at most ``max_block`` frames (see :meth:`_model_step`)."""
@@ -343,6 +374,7 @@ class Separator(Plugin):
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "mode": self.mode,
+            "model_input": "mid/side" if self._mid_side else "channel mean",
             "stft": {"n_fft": s.n_fft, "hop": s.hop, "synthesis_len": s.windows.synthesis_len,
                      "window": "asymmetric" if s.windows.synthesis_len < s.n_fft else "sqrt-hann"},
             "latency_samples": self.latency_samples,

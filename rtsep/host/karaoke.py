@@ -91,6 +91,9 @@ class Karaoke:
         self._delay = int(singer_delay_samples)
         self.mic_ring.read_count = self.mic_ring.write_count = 0
         self._tracker = StreamingPitch(self.sample_rate)
+        # Pay librosa's first-call costs here, not while the audio thread runs.
+        self._tracker.push(np.zeros(self._tracker.frame_length, np.float32))
+        self._tracker.reset()
         if self._scorer is None:  # one score over the whole song, across pauses
             self._scorer = Scorer(self.tracker.melody)
         self._stop = False
@@ -109,6 +112,9 @@ class Karaoke:
         close = getattr(self.tracker, "close", None)
         if close is not None:
             close()
+        inbox = getattr(self.tracker, "_inbox", None)  # MelodyProcess's queue to its child
+        if inbox is not None:  # chunks the ended child will never read must not hold up exit
+            inbox.cancel_join_thread()
 
     # --- reader API ----------------------------------------------------------------------------
     def melody(self) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +145,12 @@ class Karaoke:
         s = self._scorer
         val = None if s is None else s.score
         return None if val is None else float(val)
+
+    @property
+    def last_cents(self) -> float:
+        """Octave-folded error (cents) of the singer at the latest voiced reference frame (NaN: none)."""
+        s = self._scorer
+        return float("nan") if s is None else float(s.last_cents)
 
     def summary(self) -> dict:
         m = self.tracker.melody

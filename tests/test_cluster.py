@@ -108,14 +108,28 @@ def ray_cluster():
         cluster.stop()
 
 
-def wait_until_two_files_are_written(job: subprocess.Popen, out: Path, also=lambda: True) -> None:
-    """Return while two tasks each have a half-written stem on disk (and ``also()``)."""
+def writing(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that hold a temporary stem open: they are in the middle of a file."""
+    found = []
+    for pid in pids:
+        try:
+            targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:  # gone, or an fd closed between the two calls
+            continue
+        if any(t.endswith(".tmp.wav") for t in targets):
+            found.append(pid)
+    return found
+
+
+def kill_one_mid_file(job: subprocess.Popen, candidates, kill) -> None:
+    """``kill(pid)`` the first of ``candidates()`` caught writing a stem, while the job runs."""
     end = time.time() + TIMEOUT_S
     while time.time() < end and job.poll() is None:
-        writing = {p.parent for p in out.rglob(".*.tmp.wav")} if out.exists() else set()
-        if len(writing) == 2 and also():
+        victims = writing(candidates())
+        if victims:
+            kill(victims[0])
             return
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise AssertionError("the job ended before a worker could be killed mid-file")
 
 
@@ -146,8 +160,7 @@ def test_local_worker_processes_equal_the_local_run_even_when_one_is_killed(inpu
     def workers():
         return [p[0] for p in processes() if p[1] == job.pid and "spawn_main" in p[3]]
 
-    wait_until_two_files_are_written(job, out, also=lambda: len(workers()) == 2)
-    os.kill(workers()[0], signal.SIGKILL)
+    kill_one_mid_file(job, workers, lambda pid: os.kill(pid, signal.SIGKILL))
     s = finish(job)
     assert (s["backend"], s["workers"]) == ("processes", 2)
     assert_same_as_reference(out, reference)
@@ -222,8 +235,9 @@ def test_ray_job_equals_the_local_run_and_a_rerun_rewrites_nothing(ray_cluster, 
     bad = tmp_path / "zz_bad.wav"
     bad.write_text("not audio at all")
     out = tmp_path / "out"
-    # Through Ray Client (ray://) when ray[client] is installed; the kill test uses HOST:PORT.
-    address = ray_cluster.client_address or ray_cluster.address
+    # HOST:PORT (Ray Client, ray://, works too but its server failed to start now and then on
+    # this loaded machine: "Initialization failure from server").
+    address = ray_cluster.address
     proc = separate_on_ray(address, str(inputs), str(bad), "-o", str(out))
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -252,8 +266,8 @@ def test_a_worker_node_killed_mid_run_is_retried_elsewhere(ray_cluster, inputs, 
                             "--ray", ray_cluster.address, "--json", "--quiet"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     worker_node = ray_cluster.nodes[1]
-    # Each node has one CPU (one task): with two stems half-written, the worker node's is one.
-    wait_until_two_files_are_written(job, out, also=lambda: bool(ray_cluster.busy_workers(worker_node)))
-    ray_cluster.kill_node(worker_node)
+    # The whole node dies (raylet, agents, workers) while one of its workers writes a stem.
+    kill_one_mid_file(job, lambda: ray_cluster.busy_workers(worker_node),
+                      lambda pid: ray_cluster.kill_node(worker_node))
     finish(job)
     assert_same_as_reference(out, reference)

@@ -62,7 +62,8 @@ class LocalRayCluster:
         self.temp_dir = tempfile.mkdtemp(prefix="rtsep-ray-", dir="/tmp")  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
-        # Ray Client (ray://) is served by the head when ray[client] (grpcio) is installed.
+        # Ray Client (ray://) is served by the head when ray[client] (grpcio) is installed
+        # (its per-client server can fail to start on a loaded machine: the tests use ``address``).
         have_client = importlib.util.find_spec("grpc") is not None
         self.client_port = free_port() if have_client else None
         self.client_address = f"ray://127.0.0.1:{self.client_port}" if have_client else None

@@ -27,6 +27,9 @@ from .realtime import lower_priority, one_line
 PRODUCER_NICE = 10
 CHUNK_FRAMES = 8192
 MIN_SPEED_X = 1.5  # below this the producer would not stay ahead for long: stream instead
+# The U-Net delivers 11.9 s segments: two threads halve the wait for the first one. They run at
+# nice 10, and the audio callback is SCHED_FIFO, so they never take the CPU from it.
+UNET_THREADS = 2
 
 
 class StemRing:
@@ -109,12 +112,12 @@ def unet_available() -> bool:
 
 
 def default_stems(sample_rate: int, channels: int):
-    """The U-Net if installed, else the recurrent quality model (both on one thread)."""
+    """The U-Net if installed (``UNET_THREADS``), else the recurrent quality model (one thread)."""
     if unet_available():
         from ..unet import UNetSeparator
 
         try:
-            sep = UNetSeparator(sample_rate, channels, threads=1)
+            sep = UNetSeparator(sample_rate, channels, threads=UNET_THREADS)
         except TypeError:  # no thread option
             sep = UNetSeparator(sample_rate, channels)
         sep.name = "unet"

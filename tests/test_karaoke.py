@@ -256,3 +256,23 @@ def test_too_slow_to_stay_ahead_streams_the_low_latency_model(jack_server):
         assert any("too slow to stay ahead" in n for n in host.notes), host.notes
     finally:
         host.close()
+
+
+@pytest.mark.parametrize("args, text", [
+    (["--mic"], "--mic needs --source"),
+    (["--voice-chain", "gain(-3)"], "need --mic"),
+    (["--source", "SONG", "--mic", "--voice-chain", 'lv2("urn:no-such-plugin")'], "no-such-plugin"),
+    (["--source", "SONG", "--mic", "--mic-channel", "7"], "input channel"),
+    (["--model", "unet"], "give --source"),
+])
+def test_karaoke_option_errors_are_one_line(jack_server, tmp_path, args, text):
+    from jack_server import rtsep_error_lines
+
+    path = tmp_path / "song.wav"
+    sf.write(path, _song(1.0), RATE)
+    args = [str(path) if a == "SONG" else a for a in args]
+    p = run_cli(["live", "--duration", "1", *args], jack_server, timeout=60)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    lines = rtsep_error_lines(p.stderr)
+    assert len(lines) == 1 and text in lines[0], p.stderr

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,8 +60,6 @@ def sing_into(host, voice_npy, server: str):
     """Play the singer into the stream's first input port, from the song's playhead on, in a
     process of its own (a second JACK client in this process can dead-lock against
     PortAudio's when it closes); it stops when a line arrives on its stdin."""
-    import subprocess
-
     code = ("import sys, numpy as np\n"
             "from rtsep.host.jack import JackPlayer\n"
             "v = np.load(sys.argv[1])\n"
@@ -165,7 +164,11 @@ def main(argv=None) -> int:
                     win.deleteLater()
                     app.processEvents()
                 if singer is not None:
-                    singer.communicate("stop\n", timeout=30)
+                    try:
+                        singer.communicate("stop\n", timeout=30)
+                    except subprocess.TimeoutExpired:  # its JACK client hangs on a broken server
+                        singer.kill()
+                        singer.communicate()
                 s = host.summary(skip=8) if hasattr(host, "summary") else host.stats.summary(skip=8)
                 getattr(host, "close", host.stop)()
                 rows[name].append({"callbacks": s["callbacks"], "dropouts": s["dropouts"],

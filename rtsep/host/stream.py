@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import DeviceError, RtsepError
 from ..plugins.base import Plugin
-from . import audio
+from . import audio, report
 from .chain_engine import MODES, ChainEngine, build_processor
 from .realtime import RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
 from .source import FileSource
@@ -311,40 +311,11 @@ class LiveHost:
 
     def latency(self) -> dict:
         """Latency breakdown in samples and ms (device figures as PortAudio reports them)."""
-        sr = self.sample_rate
-        d_in = int(round(self.device_latency[0] * sr))
-        d_out = int(round(self.device_latency[1] * sr))
-        total = self.algorithmic_latency + self.handoff_latency + d_in + d_out
-        ms = lambda n: round(1000.0 * n / sr, 3)  # noqa: E731
-        out = {"algorithmic_samples": self.algorithmic_latency, "handoff_samples": self.handoff_latency,
-               "device_input_samples": d_in, "device_output_samples": d_out,
-               "total_samples": total, "total_ms": ms(total),
-               "algorithmic_ms": ms(self.algorithmic_latency), "handoff_ms": ms(self.handoff_latency),
-               "device_ms": ms(d_in + d_out), "operating_point": self.operating_point,
-               "engine": self.engine.name}
-        if self.mic is not None:
-            out["mic_latency_samples"] = self.mic.latency_samples
-            out["mic_latency_ms"] = ms(self.mic.latency_samples)
-        return out
+        return report.latency(self)
 
     def summary(self, skip: int = 8) -> dict:
         """Stats plus what this stream adds (engine, ahead, microphone, score): the ``--json``."""
-        s = self.stats.summary(skip=skip)
-        s.update({"sample_rate": self.sample_rate, "blocksize": self.blocksize, "mode": self.mode,
-                  "engine": self.engine.name, "worker": self.worker, "latency": self.latency(),
-                  "notes": self.notes, "realtime": dict(self.rt_status, worker=self.engine.rt_status)})
-        if self.ahead is not None:
-            a = self.ahead
-            s.update({"ahead_s": None if a.min_ahead_s is None else round(a.min_ahead_s, 3),
-                      "ahead_model": a.producer.name, "ahead_speed_x": round(a.producer.speed_x, 1)})
-        if self.mic is not None:
-            s["mic_latency_samples"] = self.mic.latency_samples
-            s["voice_chain_latency_samples"] = int(self.voice_chain.latency_samples)
-        if self.karaoke is not None:
-            s.update(self.karaoke.summary())
-        elif self.mic is not None:
-            s["score"] = None
-        return s
+        return report.summary(self, skip)
 
     # --- start / stop ------------------------------------------------------------------------
     def _warm_up(self) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from numba import njit
 
 from ..plugins.chain import Chain
+from ..plugins.spec import parse_chain
 
 RAMP_SAMPLES = 64
 
@@ -33,17 +34,13 @@ def _pick_gain(indata, channel, n, st, target, step, mono, out):
     st[0] = g
 
 
-def load_voice_chain(spec, sample_rate: int, channels: int, max_block: int, notes: list[str]) -> Chain:
-    """A :class:`Chain` from a spec string (H3's ``parse_chain``), a Chain, or ``None`` (empty)."""
+def load_voice_chain(spec, sample_rate: int, channels: int, max_block: int) -> Chain:
+    """A :class:`Chain` from a spec string (:func:`rtsep.plugins.spec.parse_chain`), a Chain,
+    or ``None`` (empty)."""
     if spec is None or spec == "":
         return Chain([])
     if isinstance(spec, Chain):
         return spec
-    try:
-        from ..plugins.spec import parse_chain
-    except ImportError:
-        notes.append("chain specs are not available in this build (rtsep.plugins.spec): the microphone runs dry")
-        return Chain([])
     chain = parse_chain(str(spec), sample_rate, channels, max_block)
     return chain if isinstance(chain, Chain) else Chain([chain])
 

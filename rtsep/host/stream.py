@@ -129,8 +129,7 @@ class LiveHost:
         if mic:
             from .mic import MicInput, load_voice_chain
 
-            self.voice_chain = load_voice_chain(voice_chain, rate, self.channels, max(self.blocksize, 1024),
-                                                self.notes)
+            self.voice_chain = load_voice_chain(voice_chain, rate, self.channels, max(self.blocksize, 1024))
             self.mic = MicInput(mic_channel, self.channels, self.blocksize, rate, mic_db, self.voice_chain)
 
         # --- engine -----------------------------------------------------------------------

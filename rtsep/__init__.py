@@ -4,8 +4,18 @@
 of processors (``chain.process(block)`` for streaming, ``chain(audio, sr)`` for a file).
 """
 
-from .plugins import Chain, DryWet, Gain, Plugin
-from .plugins.separator import Separator
+import importlib
 
 __version__ = "0.1.0"
 __all__ = ["Separator", "Chain", "Gain", "DryWet", "Plugin", "__version__"]
+
+# Imported on first use: the recurrent separator pulls in Numba (~0.4 s), which the U-Net's file
+# path and most commands never need.
+_LAZY = {"Separator": ".plugins.separator", "Chain": ".plugins", "Gain": ".plugins", "DryWet": ".plugins",
+         "Plugin": ".plugins"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'rtsep' has no attribute {name!r}")

@@ -10,12 +10,15 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import AudioFileError, RtsepError
 from .io.audiofile import atomic_outputs, check_writable_dir, is_audio_file, open_input
-from .plugins.separator import Separator
+
+if TYPE_CHECKING:
+    from .plugins.separator import Separator
 
 STEMS = ("vocals", "accompaniment")
 READ_FRAMES = 262144  # frames read per block in file mode (a few MB; 16 steps of the pipeline)
@@ -87,7 +90,7 @@ def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog 
         return None
 
     # A Separator takes blocks of any length (a long one runs as its two-thread pipeline).
-    step = None if isinstance(sep, Separator) else sep.max_block
+    step = None if isinstance(sep, _separator_class()) else sep.max_block
     for block in blocks:
         chunks = (block,) if step is None else (block[i:i + step] for i in range(0, len(block), step))
         for chunk in chunks:
@@ -110,8 +113,9 @@ def separate_array(audio: np.ndarray, sample_rate: int, model: str | os.PathLike
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[:, None]
-    sep = separator or Separator(model=model, sample_rate=sample_rate, channels=audio.shape[1],
-                                 mode="vocals", max_block=min(max(blocksize, 1), 8192), latency=latency)
+    sep = separator or _separator_class()(model=model, sample_rate=sample_rate, channels=audio.shape[1],
+                                            mode="vocals", max_block=min(max(blocksize, 1), 8192),
+                                            latency=latency)
     sep.reset()
     vocals = np.empty_like(audio)
     accomp = np.empty_like(audio)
@@ -142,6 +146,12 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return paths
 
 
+def _separator_class():
+    from .plugins.separator import Separator  # Numba: only when a recurrent model runs
+
+    return Separator
+
+
 def output_paths(outdir: Path, path: Path, stems: Iterable[str] = STEMS) -> dict[str, Path]:
     return {stem: outdir / path.stem / f"{stem}.wav" for stem in stems}
 
@@ -170,7 +180,7 @@ class FileSeparator:
         if not 1 <= self.blocksize <= 65536:
             raise RtsepError(f"--blocksize must be between 1 and 65536, got {blocksize}")
         self.progress = progress
-        self._factory = plugin_factory or (lambda sr, ch: Separator(
+        self._factory = plugin_factory or (lambda sr, ch: _separator_class()(
             model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=self.blocksize,
             latency=self.latency, workers=self.threads))  # threads: also the recurrent path's (None: 2)
         self._cache: dict[tuple[int, int], Separator] = {}

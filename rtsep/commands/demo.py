@@ -10,7 +10,6 @@ import soundfile as sf
 from ..filemode import separate_array
 from ..io.audiofile import check_writable_dir
 from ..model.registry import wants_unet
-from ..plugins.separator import Separator
 
 
 def add_parser(sub):
@@ -35,6 +34,8 @@ def run(args) -> int:
     if wants_unet(args.model, args.latency):
         res, card, delay = _separate_unet(clip["mixture"], args)
     else:
+        from ..plugins.separator import Separator  # Numba: only for a recurrent model
+
         sep = Separator(model=args.model, sample_rate=args.samplerate, channels=2, mode="vocals",
                         latency=args.latency or "quality")
         sep(clip["mixture"][:8192])  # compile/load the jitted kernels first: time the separation only

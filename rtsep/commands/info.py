@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from ..model.registry import wants_unet
-from ..plugins.separator import Separator
 
 
 def add_parser(sub):
@@ -23,6 +22,8 @@ def add_parser(sub):
 def run(args) -> int:
     if args.model is not None and wants_unet(args.model, None):
         return _unet_info(args)
+    from ..plugins.separator import Separator  # Numba: only for a recurrent model
+
     sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels, latency=args.latency)
     d = sep.describe()
     d["chain"] = ["Separator"]

@@ -116,10 +116,8 @@ def default_stems(sample_rate: int, channels: int):
     if unet_available():
         from ..unet import UNetSeparator
 
-        try:
-            sep = UNetSeparator(sample_rate, channels, threads=UNET_THREADS)
-        except TypeError:  # no thread option
-            sep = UNetSeparator(sample_rate, channels)
+        # one segment at a time on both threads: the first segment, which playback waits for, soonest
+        sep = UNetSeparator(sample_rate, channels, threads=UNET_THREADS, pipelined=False)
         sep.name = "unet"
         return sep
     return RecurrentStems(sample_rate, channels)

@@ -106,14 +106,19 @@ class UNetModel:
         return out[0][0], out[1][0]
 
 
-def ratio_masks(vocals: np.ndarray, accompaniment: np.ndarray, exponent: float, epsilon: float
-                ) -> np.ndarray:
+def ratio_masks(vocals: np.ndarray, accompaniment: np.ndarray, exponent: float, epsilon: float,
+                first_only: bool = False) -> np.ndarray:
     """Spleeter's masks from the two estimates (any equal shapes): ``(2, ...)`` float32,
-    ``mask_i = (est_i**p + eps / 2) / (sum_j est_j**p + eps)``."""
+    ``mask_i = (est_i**p + eps / 2) / (sum_j est_j**p + eps)``; with ``first_only`` just the
+    vocal mask, ``(...)`` (the two sum to one)."""
     if exponent == 2:
         pv, pa = vocals * vocals, accompaniment * accompaniment
     else:
         pv, pa = vocals ** exponent, accompaniment ** exponent
     total = pv + pa + np.float32(epsilon)
     half = np.float32(epsilon / 2)
+    if first_only:
+        pv += half
+        pv /= total
+        return pv
     return np.stack([(pv + half) / total, (pa + half) / total])

@@ -40,12 +40,15 @@ class UNetSeparator:
         wiener: multichannel Wiener filter over the U-Net's estimates (``norbert``).
         full_band: give the accompaniment the mixture above the network's 11 kHz (the reference,
             ``mask_extension: zeros``, drops it from both stems: cymbals go missing).
-        threads: ONNX Runtime / FFT threads (default: up to 2).
+        threads: CPU threads (default: up to 2).
         model: U-Net ONNX file (default ``models/unet-2stems.onnx``; ``"unet"`` names it too).
+        pipelined: run ``threads`` segments at once, one thread each (the most throughput, for
+            files); otherwise one segment at a time on ``threads`` threads (the first segment
+            soonest, for playback that waits on it).
     """
 
     def __init__(self, sample_rate: int, channels: int, *, wiener: bool = False, threads: int | None = None,
-                 model: str | os.PathLike | None = None, full_band: bool = False):
+                 model: str | os.PathLike | None = None, full_band: bool = False, pipelined: bool = True):
         if int(sample_rate) < 1000:
             raise RtsepError(f"sample rate must be at least 1000 Hz, got {sample_rate}")
         if int(channels) < 1:
@@ -55,7 +58,8 @@ class UNetSeparator:
         self.wiener = bool(wiener)
         self.full_band = bool(full_band)
         self.threads = int(threads) if threads else max(1, min(2, os.cpu_count() or 1))
-        self.model = UNetModel(unet_model_path(model), threads=self.threads)
+        self.pipelined = bool(pipelined) and self.threads > 1
+        self.model = UNetModel(unet_model_path(model), threads=1 if self.pipelined else self.threads)
         self.card = self.model.card
         # Network channels: stereo pairs of input channels (mono / odd last: duplicated).
         self._wide = [c for pair in range(0, self.channels, 2) for c in (pair, min(pair + 1, self.channels - 1))]
@@ -80,7 +84,7 @@ class UNetSeparator:
             to_model = soxr.ResampleStream(self.sample_rate, model_rate, wide, dtype="float32", quality="HQ")
             to_input = soxr.ResampleStream(model_rate, self.sample_rate, 2 * wide, dtype="float32", quality="HQ")
         core = SegmentPipeline(self.model, len(self._wide), wiener=self.wiener, workers=self.threads,
-                               full_band=self.full_band)
+                               full_band=self.full_band, concurrent=self.threads if self.pipelined else 1)
         self.nonfinite_samples = 0
         total_in = total_out = 0
 

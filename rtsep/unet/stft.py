@@ -29,41 +29,36 @@ def hann_periodic(n: int) -> np.ndarray:
 WINDOW = hann_periodic(N_FFT)
 
 
-def analyse(samples: np.ndarray, n_frames: int, workers: int = 1) -> np.ndarray:
+def analyse(samples: np.ndarray, n_frames: int, workers: int = 1, scratch: np.ndarray | None = None
+            ) -> np.ndarray:
     """STFT frames of a ``(samples, channels)`` stretch holding at least
-    ``(n_frames - 1) * HOP + N_FFT`` samples: ``(channels, n_frames, N_BINS)`` complex64."""
+    ``(n_frames - 1) * HOP + N_FFT`` samples: ``(channels, n_frames, N_BINS)`` complex64.
+    ``scratch``: an optional ``(channels, n_frames, N_FFT)`` float32 buffer for the windowed frames."""
     frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT, axis=0)[::HOP][:n_frames]
     # frames: (n_frames, channels, N_FFT) view; windowed copy channel-first so the FFT axis is last
-    return scipy.fft.rfft(frames.transpose(1, 0, 2) * WINDOW, axis=-1, workers=workers)
+    windowed = np.multiply(frames.transpose(1, 0, 2), WINDOW, out=scratch)
+    return scipy.fft.rfft(windowed, axis=-1, workers=workers, overwrite_x=True)
 
 
-def synthesise(spec: np.ndarray, workers: int = 1) -> np.ndarray:
+def synthesise(spec: np.ndarray, workers: int = 1, out: np.ndarray | None = None) -> np.ndarray:
     """Windowed inverse frames of ``(..., frames, N_BINS)`` complex spectra, scaled by the window
-    compensation: ``(..., frames, N_FFT)`` float32, ready to overlap-add."""
-    frames = scipy.fft.irfft(spec, n=N_FFT, axis=-1, workers=workers)
+    compensation: ``(..., frames, N_FFT)`` float32, ready to overlap-add. ``out``: an optional
+    buffer of that shape (then numpy's FFT, which can write into it, runs; one thread)."""
+    if out is None:
+        frames = scipy.fft.irfft(spec, n=N_FFT, axis=-1, workers=workers)
+    else:
+        frames = np.fft.irfft(spec, n=N_FFT, axis=-1, out=out)
     frames *= WINDOW * np.float32(WINDOW_COMPENSATION)
     return frames
 
 
-class OverlapAdd:
-    """Overlap-adds frames of ``N_FFT`` samples at hop ``HOP``, returning the finished chunks.
-
-    Args:
-        shape: the leading shape of the frames, e.g. ``(stems, channels)``.
-    """
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.shape = tuple(shape)
-        self.tail = np.zeros(self.shape + (OVERLAP - 1, HOP), np.float32)
-
-    def add(self, frames: np.ndarray) -> np.ndarray:
-        """``frames``: ``shape + (n, N_FFT)``; returns the ``n * HOP`` samples those frames finish,
-        ``shape + (n * HOP,)``."""
-        n = frames.shape[-2]
-        quarters = frames.reshape(self.shape + (n, OVERLAP, HOP))
-        acc = np.zeros(self.shape + (n + OVERLAP - 1, HOP), np.float32)
-        acc[..., :OVERLAP - 1, :] = self.tail
-        for q in range(OVERLAP):
-            acc[..., q:q + n, :] += quarters[..., q, :]
-        self.tail = acc[..., n:, :].copy()
-        return acc[..., :n, :].reshape(self.shape + (n * HOP,))
+def overlap_add(frames: np.ndarray) -> np.ndarray:
+    """Overlap-adds ``(..., n, N_FFT)`` frames at hop ``HOP`` on their own: ``(..., n + OVERLAP - 1,
+    HOP)`` float32 chunks (chunk ``c`` holds frames ``c - 3 .. c``); the first and last
+    ``OVERLAP - 1`` chunks still lack the neighbouring segments' frames."""
+    n = frames.shape[-2]
+    quarters = frames.reshape(frames.shape[:-2] + (n, OVERLAP, HOP))
+    acc = np.zeros(frames.shape[:-2] + (n + OVERLAP - 1, HOP), np.float32)
+    for q in range(OVERLAP):
+        acc[..., q:q + n, :] += quarters[..., q, :]
+    return acc

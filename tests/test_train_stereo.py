@@ -294,3 +294,20 @@ def test_stereo_live_path_allocates_no_arrays(stereo_model, block):
 
     # random L and R: the side is not zero, the mid/side kernels and run_stereo run every frame
     streams_without_allocating(stereo_model, np.random.default_rng(0), block)
+
+
+def test_stereo_model_pipelined_two_threads_give_the_bits_of_one(stereo_model):
+    """The file-mode pipeline (network on one thread; masking, resynthesis and the next
+    step's analysis and mid/side input on the other) only reorders work for a stereo model."""
+    from rtsep.plugins.separator import Separator
+
+    x = _music()
+    outs = []
+    for workers in (1, 2):
+        sep = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", max_block=4096, workers=workers)
+        assert sep.describe()["model_input"] == "mid/side"
+        _, v, a = sep.process_stems(x)  # longer than max_block: with two workers, the pipeline
+        outs.append((np.array(v), np.array(a), sep.vad[:sep.vad_frames].copy()))
+    for one, two in zip(*outs):
+        np.testing.assert_array_equal(one, two)
+    assert np.std(outs[0][0]) > 1e-3

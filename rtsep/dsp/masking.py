@@ -19,7 +19,7 @@ def downmix_for_model(spec, n_frames, model_in, gain):
     """Mono model input from a multichannel stream spectrum.
 
     Args:
-        spec: ``(frames, channels, stream_bins)`` complex128.
+        spec: ``(frames, channels, stream_bins)`` complex128 (or complex64).
         model_in: ``(frames, model_bins, 2)`` float32 output (real, imag); model bins the
             stream lacks (stream rate below the model's) are zero.
         gain: ``1 / (scale * channels)``: undoes the longer window's larger sums and averages.
@@ -46,7 +46,7 @@ def apply_mask(spec, n_frames, mask, out, edge_bins, vocal_share):
     mask of the model's top ``edge_bins`` bins (0 puts them all in the accompaniment).
 
     Args:
-        spec, out: ``(frames, channels, stream_bins)`` complex128.
+        spec, out: ``(frames, channels, stream_bins)`` complex128 (or complex64).
         mask: ``(frames, model_bins)`` float32 vocal mask.
         vocal_share: ``(frames,)`` output: share of each frame's energy the mask gives the
             vocals, ``sum |mask * X|^2 / sum |X|^2`` (0 for a silent frame).

@@ -19,7 +19,7 @@ def mid_side_for_model(spec, n_frames, mid_in, side_in, gain):
     """Model inputs from a two-channel stream spectrum.
 
     Args:
-        spec: ``(frames, 2, stream_bins)`` complex128 (L, R).
+        spec: ``(frames, 2, stream_bins)`` complex128 or complex64 (L, R).
         mid_in, side_in: ``(frames, model_bins, 2)`` float32 outputs (real, imag); model bins
             the stream lacks are zero.
         gain: ``1 / (2 * scale)``: halves the sum and difference and undoes the longer window.
@@ -45,7 +45,7 @@ def apply_mid_side_mask(spec, n_frames, mask, side_mask, out, edge_bins, vocal_s
     """``out`` = the vocal spectrum of a stereo model's masks.
 
     Args:
-        spec, out: ``(frames, 2, stream_bins)`` complex128 (L, R).
+        spec, out: ``(frames, 2, stream_bins)`` complex128 or complex64 (L, R).
         mask, side_mask: ``(frames, model_bins)`` float32 masks of the mid and the side.
         vocal_share: ``(frames,)`` output: share of each frame's energy given to the vocals,
             ``sum |vocal|^2 / sum |X|^2`` over both channels (0 for a silent frame).

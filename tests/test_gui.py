@@ -519,6 +519,7 @@ def test_window_with_karaoke_mic_pitch_lane_and_voice_chain(jack_server, tmp_pat
     _pump(app, 1.0)
     assert host.running and not win.karaoke.isHidden() and not win.karaoke.lane.isHidden(), win.errors
     assert "stem at the playhead" in win.view.spec_out.plot.titleLabel.text
+    assert win.controls.point_combo.currentText() == "U-Net (ahead)"  # not "low": the song plays from stems
     singer = _sing_into(host.jack_ports["in"][0], clip["vocals"].mean(axis=1), jack_server.name, tmp_path, host)
     lane, panel = win.karaoke.lane, win.karaoke.mic_panel
     try:  # the melody is computed ahead in a process of its own: wait for it and the singer

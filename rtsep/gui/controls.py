@@ -14,6 +14,8 @@ from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..plugins.separator import MODES  # the mode box offers the separator's modes
 
+AHEAD_ITEM = "U-Net (ahead)"  # the Model box while the song plays from stems separated ahead
+
 
 class ControlsPanel(QtWidgets.QWidget):
     """Two rows of controls acting on ``self.host`` (set by :meth:`bind`).
@@ -110,7 +112,14 @@ class ControlsPanel(QtWidgets.QWidget):
         for w in widgets:
             w.blockSignals(True)
         point = host.operating_point
-        self.point_combo.setCurrentText(point or "low")
+        ahead = getattr(getattr(host, "engine", None), "name", None) == "ahead"
+        at = self.point_combo.findText(AHEAD_ITEM)
+        if ahead and at < 0:
+            self.point_combo.addItem(AHEAD_ITEM)
+        elif not ahead and at >= 0:
+            self.point_combo.removeItem(at)
+        # a song separated ahead by the U-Net has no operating point: say which model plays
+        self.point_combo.setCurrentText(AHEAD_ITEM if ahead else (point or "low"))
         self.point_combo.setEnabled(hasattr(host.separator, "point"))
         bypass = host.mode == "bypass"
         self.bypass_box.setChecked(bypass)

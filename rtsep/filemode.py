@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import AudioFileError, RtsepError
 from .io.audiofile import atomic_outputs, check_writable_dir, is_audio_file, open_input
+from .io.writer import BackgroundWriter
 
 if TYPE_CHECKING:
     from .plugins.separator import Separator
@@ -239,13 +240,15 @@ class FileSeparator:
                     yield block
 
             try:
-                with atomic_outputs(list(outs.values()), f.samplerate, f.channels) as files:
-                    sinks = dict(zip(outs, files))
+                with atomic_outputs(list(outs.values()), f.samplerate, f.channels) as files, \
+                        BackgroundWriter(files) as writer:
+                    index = {stem: i for i, stem in enumerate(outs)}
+                    iv, ia = index.get("vocals"), index.get("accompaniment")
                     for v, a in (unet.stream(blocks()) if unet else stream_stems(sep, blocks(), log)):
-                        if "vocals" in sinks:
-                            sinks["vocals"].write(v)
-                        if "accompaniment" in sinks:
-                            sinks["accompaniment"].write(a)
+                        if iv is not None:
+                            writer.write(iv, v)
+                        if ia is not None:
+                            writer.write(ia, a)
             except OSError as exc:
                 raise AudioFileError(f"cannot write outputs for {path}: {exc.strerror or exc}") from None
             finally:

@@ -186,3 +186,50 @@ def test_classic_method_from_the_cli(tmp_path, rng):
     assert a.shape == v.shape == x.shape
     assert np.corrcoef(a[:, 0], side)[0, 1] > 0.99 and np.corrcoef(v[:, 0], voice)[0, 1] > 0.99
     assert (tmp_path / "o" / "c" / "spectrograms.png").is_file()
+
+
+def test_a_failing_disk_mid_file_leaves_no_output_and_one_line(tmp_path, song, placeholder_model, monkeypatch, capsys):
+    """The stems are written on a thread of their own: a write error there (a full disk on the
+    third block) still ends the command with one line and leaves neither stems nor temp files."""
+    import errno
+
+    path, _ = song
+    real_write = sf.SoundFile.write
+    calls = {"n": 0}
+
+    def failing_write(self, data):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(sf.SoundFile, "write", failing_write)
+    out = tmp_path / "out"
+    assert main(["separate", str(path), "-o", str(out), "--model", str(placeholder_model),
+                 "--blocksize", "1000", "--quiet"]) != 0
+    err = capsys.readouterr().err.strip()
+    lines = err.splitlines()  # the file's one line, then the batch summary
+    assert lines[0].startswith("rtsep: error: cannot write outputs") and "No space left on device" in lines[0], err
+    assert "Traceback" not in err and lines[1:] == ["rtsep: 1 of 1 input(s) failed"], err
+    assert calls["n"] >= 3
+    assert not list((out / "song").glob("*")), list((out / "song").glob("*"))
+
+
+def test_background_writer_writes_in_order_and_copies_its_blocks():
+    from rtsep.io.writer import BackgroundWriter
+
+    class Sink:
+        def __init__(self):
+            self.blocks = []
+
+        def write(self, data):
+            self.blocks.append(data)
+
+    sinks = [Sink(), Sink()]
+    buf = np.zeros((4, 2), np.float32)
+    with BackgroundWriter(sinks, depth=2) as w:
+        for i in range(10):
+            buf[:] = i  # the caller reuses its buffer at once
+            w.write(i % 2, buf)
+    assert [int(b[0, 0]) for b in sinks[0].blocks] == [0, 2, 4, 6, 8]
+    assert [int(b[0, 0]) for b in sinks[1].blocks] == [1, 3, 5, 7, 9]

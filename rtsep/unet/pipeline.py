@@ -1,4 +1,4 @@
-"""Spleeter's separation at 44.1 kHz, one 512-frame segment at a time (bounded memory).
+"""Spleeter's separation at 44.1 kHz, segment by segment (512 frames each: bounded memory).
 
 Per segment, as ``spleeter/model/__init__.py`` does for the whole song at once: STFT frames,
 |X| of the lowest F = 1024 bins → the two U-Nets → ratio masks with exponent 2 (or the

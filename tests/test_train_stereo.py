@@ -136,6 +136,32 @@ def test_warm_start_from_a_mono_onnx_model(tmp_path):
     assert torch.allclose(m, m2, atol=1e-6) and torch.allclose(m, ms2, atol=1e-6) and torch.allclose(vad, vad2)
 
 
+def test_warm_start_from_a_stereo_onnx_model(tmp_path):
+    """A shipped stereo model reads back into a StereoMaskNet (so a later run can continue from
+    models/release-low.onnx itself), and a mono net refuses it."""
+    from rtsep.train.export import export_onnx
+    from rtsep.train.model import MaskNet, StereoMaskNet
+    from rtsep.train.warmstart import init_from_onnx, mono_state_dict
+
+    torch.manual_seed(4)
+    st = StereoMaskNet(513, 16, 24, 2).eval()
+    with torch.no_grad():
+        for p in st.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # not the mono init: every weight distinct
+    path = tmp_path / "stereo.onnx"
+    export_onnx(st, str(path), name="s", description="d")
+    sd = mono_state_dict(str(path))
+    for k, v in st.state_dict().items():
+        assert torch.allclose(sd[k], v, atol=1e-6), k
+    cfg = dict(enc=16, hidden=24, layers=2, n_fft=1024, hop=96, synthesis_len=192)
+    again = StereoMaskNet(513, 16, 24, 2)
+    init_from_onnx(again, str(path), cfg)
+    for k, v in st.state_dict().items():
+        assert torch.allclose(again.state_dict()[k], v, atol=1e-6), k
+    with pytest.raises(SystemExit, match="stereo model"):
+        init_from_onnx(MaskNet(513, 16, 24, 2), str(path), cfg)
+
+
 def test_stereo_onnx_frame_by_frame_equals_block_and_torch(tmp_path):
     from rtsep.model.onnx_model import MaskModel
     from rtsep.train.export import export_onnx

@@ -102,18 +102,23 @@ class StereoMaskNet(MaskNet):
         self.mask_out = nn.Linear(hidden + enc, 2 * n_bins)
 
     def stereo_features(self, spec: torch.Tensor, side: torch.Tensor) -> torch.Tensor:
-        """``(B, T, bins, 2)`` mid and side -> ``(B, T, 2 * bins)``: side share, level difference."""
-        pm = spec[..., 0] ** 2 + spec[..., 1] ** 2
-        ps = side[..., 0] ** 2 + side[..., 1] ** 2
+        """``(B, T, bins, 2)`` mid and side -> ``(B, T, 3 * bins)``: the mono features, the side
+        share and the level difference. Written in few whole-tensor operations: in the live
+        path the network runs one frame at a time, where every ONNX node costs about a
+        microsecond whatever its size (this form exports 26 nodes fewer than a term-by-term
+        one, a quarter of the stereo model's per-frame time)."""
+        pm = (spec * spec).sum(-1)
+        ps = (side * side).sum(-1)
         left, right = spec + side, spec - side
-        pl = left[..., 0] ** 2 + left[..., 1] ** 2
-        pr = right[..., 0] ** 2 + right[..., 1] ** 2
+        pl = (left * left).sum(-1)
+        pr = (right * right).sum(-1)
         share = ps / (pm + ps + 1e-10)
-        ild = torch.tanh((torch.log(pl + 1e-10) - torch.log(pr + 1e-10)) * 0.25)
-        return torch.cat([share, ild], dim=-1)
+        ild = torch.tanh(torch.log((pl + 1e-10) / (pr + 1e-10)) * 0.25)
+        mono = (torch.log(pm + 1e-10) - self.feat_mean) / self.feat_std
+        return torch.cat([mono, share, ild], dim=-1)
 
     def forward(self, spec: torch.Tensor, side: torch.Tensor, state_0: torch.Tensor):
-        f = torch.cat([self.features(spec), self.stereo_features(spec, side)], dim=-1)
+        f = self.stereo_features(spec, side)
         e = self.drop(torch.relu(self.enc(f)))
         h, state = self.gru(e, state_0)
         masks = torch.sigmoid(self.mask_out(torch.cat([h, e], dim=-1)))

@@ -258,7 +258,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         state = dict(dict(audio_seconds=0.0, cpu_seconds=0.0, sessions=0), **ck["state"])
         # checkpoints from before --procs hold one process's states as mixer_rng / torch_rng
         rngs = ck.get("rngs") or [dict(mixer=ck["mixer_rng"], torch=ck["torch_rng"])]
-        if len(rngs) != world:
+        if len(rngs) != world and not args.export_only:  # exporting runs one process, whatever trained
             raise SystemExit(f"error: {last} was trained with --procs {len(rngs)}; resume with the same")
         mixer.rng.bit_generator.state = rngs[rank]["mixer"]
         torch.set_rng_state(rngs[rank]["torch"])

@@ -1,4 +1,4 @@
-"""Read a shipped mono ONNX model back into a torch ``MaskNet`` state dict (warm starts).
+"""Read a shipped ONNX model back into a torch ``MaskNet`` / ``StereoMaskNet`` state dict (warm starts).
 
 The exporter (``rtsep.train.export``) writes the linear layers as MatMul initializers
 (weights transposed) and each GRU layer as an ONNX ``GRU`` node (gates z, r, h;
@@ -19,7 +19,9 @@ def _gates_onnx_to_torch(w: np.ndarray, hidden: int) -> np.ndarray:
 
 
 def mono_state_dict(path: str) -> dict:
-    """``MaskNet`` state dict (float32 tensors) from a mono rtsep ONNX model file."""
+    """``MaskNet`` state dict (float32 tensors) from a mono rtsep ONNX model file; from a
+    mid/side (2-channel) file, the ``StereoMaskNet`` one (encoder over 3 x bins features,
+    mask head of 2 x bins)."""
     import onnx
     from onnx import numpy_helper
 
@@ -31,10 +33,12 @@ def mono_state_dict(path: str) -> dict:
     by_shape = {init[n.input[1]].shape: init[n.input[1]] for n in matmuls}
     n_bins = sd["feat_mean"].shape[0]
     enc = sd["enc.bias"].shape[0]
-    sd["enc.weight"] = by_shape[(n_bins, enc)].T
+    meta = {p.key: p.value for p in model.metadata_props}
+    k = 2 if meta.get("input_channels", "1") == "2" else 1  # mid/side: 3 x bins in, 2 x bins out
+    sd["enc.weight"] = by_shape[((2 * k - 1) * n_bins, enc)].T
     grus = [n for n in nodes if n.op_type == "GRU"]
     hidden = init[grus[0].input[2]].shape[2]
-    sd["mask_out.weight"] = by_shape[(hidden + enc, n_bins)].T
+    sd["mask_out.weight"] = by_shape[(hidden + enc, k * n_bins)].T
     sd["vad_out.weight"] = by_shape[(hidden, 1)].T
     for layer, g in enumerate(grus):
         w, r, b = (init[g.input[i]][0] for i in (1, 2, 3))
@@ -52,14 +56,15 @@ def mono_config(sd: dict) -> dict:
 
 
 def init_from_onnx(net, path: str, cfg: dict) -> dict:
-    """Load a mono ONNX model's weights into ``net`` (see :mod:`rtsep.train.warmstart`);
-    returns what the card records about the parent."""
+    """Load an ONNX model's weights into ``net`` (see :mod:`rtsep.train.warmstart`): a mono
+    model into a mono net, or into a stereo net as its mid path; a stereo model into a stereo
+    net. Returns what the card records about the parent."""
     from ..model.onnx_model import MaskModel
     from .model import StereoMaskNet
 
     card = MaskModel(path).card
-    if card.input_channels != 1:
-        raise SystemExit(f"error: --init-from {path} is not a mono model")
+    if card.input_channels != 1 and not isinstance(net, StereoMaskNet):
+        raise SystemExit(f"error: --init-from {path} is a stereo model: train with --stereo")
     sd = mono_state_dict(path)
     got = dict(mono_config(sd), n_fft=card.n_fft, hop=card.hop, synthesis_len=card.synthesis_len,
                lookahead=card.lookahead_frames)
@@ -67,7 +72,7 @@ def init_from_onnx(net, path: str, cfg: dict) -> dict:
                 synthesis_len=cfg["synthesis_len"], lookahead=cfg.get("lookahead", 0))
     if got != want:
         raise SystemExit(f"error: --init-from {path} has {got}, the config needs {want}")
-    if isinstance(net, StereoMaskNet):
+    if isinstance(net, StereoMaskNet) and card.input_channels == 1:
         net.init_from_mono(sd)
     else:
         net.load_state_dict(sd)

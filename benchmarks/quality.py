@@ -46,6 +46,16 @@ PUBLISHED = [  # vocal GNSDR / GSIR / GSAR, Huang et al. ISMIR 2014 (MIR-1K READ
     ("DNN (Huang 2014)", 6.93, 10.99, 10.15),
     ("DRNN-2 + discrim (Huang 2014)", 7.45, 13.08, 9.68),
 ]
+# The mono models these files held before the stereo-aware ones replaced them (2026-11-30), kept
+# as published figures (this script, all 825 clips; the weights are in the git history):
+# label, vocal GNSDR/GSIR/GSAR, accomp. GNSDR/GSIR/GSAR, VAD accuracy/F1/precision/recall, song rows.
+PREVIOUS = [
+    ("mir1k-protocol.onnx, mono (until 2026-11-30)", (6.40, 10.65, 9.43), (6.16, 8.74, 11.07),
+     (0.768, 0.837, 0.928, 0.763), None),
+    ("release-low.onnx, mono (until 2026-11-30; trained on test-set singers: not a protocol result)",
+     (7.94, 11.32, 11.34), (8.39, 12.02, 11.46), (0.832, 0.888, 0.930, 0.850),
+     ((1.63, 5.20, 5.99), (8.99, 9.49, 19.84))),
+]
 from rtsep.plugins.separator import VAD_THRESHOLD  # noqa: E402
 
 DEFAULT_MODELS = ["models/mir1k-protocol.onnx", "models/mir1k-protocol-quality.onnx", "models/release-low.onnx",
@@ -345,6 +355,10 @@ def main(argv=None):
                              f"{(stft[2] - 1) / SR * 1000:.2f} ms (no look-ahead)", r, r["clips"]))
     for label, g, s, a in PUBLISHED:
         lines.append(f"| published: {label} | offline | {g:.2f} | {s:.2f} | {a:.2f} | | | | 825 |")
+    if not (args.quick or args.limit):
+        for label, v, a, _, _ in PREVIOUS:
+            lines.append(f"| published: {label} | 11.94 ms | {v[0]:.2f} | {v[1]:.2f} | {v[2]:.2f} | {a[0]:.2f} | "
+                         f"{a[1]:.2f} | {a[2]:.2f} | 825 |")
     for m in models:
         r, _, _ = agg(m)
         c = cards[m]
@@ -376,6 +390,10 @@ def main(argv=None):
         f1 = 2 * prec * rec / max(prec + rec, 1e-12)
         lines.append(f"| {Path(m).name} | {VAD_THRESHOLD:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
                      f"{rec:.3f} | {tp + fp + fn + tn} |")
+    if not (args.quick or args.limit):
+        for label, _, _, (acc, f1, prec, rec), _ in PREVIOUS:
+            lines.append(f"| published: {label} | {VAD_THRESHOLD:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
+                         f"{rec:.3f} | 328286 |")
     lab_pos = (vads[models[0]][0] + vads[models[0]][2]) / vads[models[0]].sum() if models else 0
     lines.append(f"\n(Always answering \"vocal\" scores accuracy {lab_pos:.3f}, F1 {2 * lab_pos / (1 + lab_pos):.3f}.)\n")
 
@@ -394,6 +412,11 @@ def main(argv=None):
         lines.append("mir_eval `bss_eval_images_framewise`, 1 s windows and hop, median over frames (dB).\n")
         lines.append("| system | vocal SDR | SIR | SAR | accomp. SDR | SIR | SAR |")
         lines.append("|---|---|---|---|---|---|---|")
+        for label, _, _, _, song_rows in PREVIOUS:
+            if song_rows is not None:
+                (a1, b1, c1), (a2, b2, c2) = song_rows
+                lines.append(f"| published: {label.split(' (')[0]} | {f(a1)} | {f(b1)} | {f(c1)} | {f(a2)} | {f(b2)} | "
+                             f"{f(c2)} |")
         for key, rr in rows.items():
             label = Path(key).name if key.endswith(".onnx") else key.replace("method:", "rtsep.methods ")
             (a1, b1, c1), (a2, b2, c2) = rr[0], rr[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from ..plugins.separator import MODES  # the mode box offers the separator's modes
+from ..plugins.modes import MODES  # the mode box offers the separator's modes
 
 AHEAD_ITEM = "U-Net (ahead)"  # the Model box while the song plays from stems separated ahead
 

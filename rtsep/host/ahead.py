@@ -309,6 +309,7 @@ class AheadEngine:
         if p._thread is None or p.error is not None or at % max(1, len(p.song)) != song_frame:
             p.start(song_frame)
         self.min_lead = self.first_lead = -1
+        self.warm_up(None)  # load the mixer's kernels while the first segment is separated, not after
         return p.wait_ready(prefill_s)
 
     def stop(self) -> None:

@@ -12,11 +12,10 @@ import numpy as np
 from ..errors import RtsepError
 from ..plugins.base import Plugin
 from ..plugins.drywet import DryWet
-from ..plugins.separator import MODES as SEPARATOR_MODES
+from ..plugins.modes import HOST_MODES as MODES
 from .handoff import WorkerHandoff
 from .stats import StreamStats
 
-MODES = SEPARATOR_MODES + ("bypass",)
 
 
 def build_processor(sample_rate: int, channels: int, blocksize: int, *, mode: str, vocals_db: float,

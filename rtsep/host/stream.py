@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import DeviceError, RtsepError
 from ..plugins.base import Plugin
 from . import audio, report
-from .chain_engine import MODES, ChainEngine, build_processor
+from ..plugins.modes import HOST_MODES as MODES
 from .realtime import RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
 from .source import FileSource
 from .stats import StreamStats
@@ -151,6 +151,8 @@ class LiveHost:
         if self.engine is None:
             if str(model) == "unet":
                 model = None
+            from .chain_engine import ChainEngine, build_processor  # Numba's engine: not for a song ahead
+
             if processor is None:
                 point = operating_point or ("quality" if self.source is not None and not self.notes_too_slow
                                             else "low")

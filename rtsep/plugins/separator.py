@@ -16,8 +16,8 @@ from ..model.onnx_model import MaskModel
 from ..model.registry import resolve_model
 from ..errors import ModelError
 from .base import Plugin
+from .modes import MODES
 
-MODES = ("karaoke", "vocals", "mix")
 # Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
 # mask gives the vocals). The head alone fires on sustained instruments; the energy share
 # alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 means head

@@ -12,10 +12,8 @@ import numpy as np
 from ..errors import RtsepError
 from ..plugins.base import Plugin
 from ..plugins.drywet import DryWet
-from ..plugins.modes import HOST_MODES as MODES
 from .handoff import WorkerHandoff
 from .stats import StreamStats
-
 
 
 def build_processor(sample_rate: int, channels: int, blocksize: int, *, mode: str, vocals_db: float,

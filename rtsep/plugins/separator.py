@@ -149,8 +149,8 @@ class Separator(Plugin):
         self._delayed_b = (self._delayed,) + tuple(np.zeros_like(self._delayed) for _ in range(pair - 1))
         self._delayed_end_b = (self._delayed_end,) + tuple(np.zeros(frames, np.int64) for _ in range(pair - 1))
         self._step_ends = self._delayed_end
-        # ... and of the model's input and output: the pool prepares step k + 1's input and
-        # masks step k - 1 while this thread runs the network on step k.
+        # ... and of the model's input and output: the pool's thread masks step k - 1 while
+        # this one prepares the input of step k and runs the network on it.
         self._model_in_b = (self._model_in,) + tuple(np.zeros_like(self._model_in) for _ in range(pair - 1))
         self._side_in_b = (self._side_in,) + tuple(np.zeros_like(self._side_in) for _ in range(pair - 1))
         self._mask_b = (self._mask,) + tuple(np.zeros_like(self._mask) for _ in range(pair - 1))

@@ -109,8 +109,7 @@ class SegmentPipeline:
         """Start the segment in the buffer (first ``n`` frames real); returns the samples of
         whatever segments finished meanwhile, in order."""
         if self.concurrent == 1:
-            self._pending.append(_done(self._frames(self.buf, n)))
-            return [self._collect()]
+            return [self._overlap_add(self._frames(self.buf, n))]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.concurrent, thread_name_prefix="rtsep-unet")
         self._pending.append(self._pool.submit(self._frames, self.buf.copy(), n))
@@ -120,8 +119,12 @@ class SegmentPipeline:
         return out
 
     def _collect(self) -> np.ndarray:
-        """Finish the oldest segment's overlap-add; returns the samples it completes."""
-        chunks = self._pending.popleft().result()          # (2, ch, n + OVERLAP - 1, HOP)
+        """Finish the oldest submitted segment; returns the samples it completes."""
+        return self._overlap_add(self._pending.popleft().result())
+
+    def _overlap_add(self, chunks: np.ndarray) -> np.ndarray:
+        """Add a segment's chunks ``(2, ch, n + OVERLAP - 1, HOP)`` to the carried tail, in
+        segment order; returns the ``n * HOP`` samples it completes (less the zero prefix)."""
         n = chunks.shape[-2] - (OVERLAP - 1)
         chunks[..., :OVERLAP - 1, :] += self.tail
         self.tail = chunks[..., n:, :]
@@ -179,9 +182,3 @@ class SegmentPipeline:
             frames = synthesise(both[:, :, :n], workers)
         frames[1] -= frames[0]                                        # accompaniment = mixture - vocals
         return overlap_add(frames)
-
-
-def _done(value) -> Future:
-    fut: Future = Future()
-    fut.set_result(value)
-    return fut

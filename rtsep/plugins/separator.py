@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
+from ..dsp.features import mid_side_features, mono_features
 from ..dsp.masking import apply_mask, delay_frames, downmix_for_model
 from ..dsp.midside import apply_mid_side_mask, mid_side_for_model
 from ..dsp.stft import StreamingStft
-from ..dsp.windows import design_windows
+from ..dsp.windows import design_windows, fast_fft_size
 from ..model.onnx_model import MaskModel
 from ..model.registry import resolve_model
 from ..errors import ModelError
@@ -48,7 +49,8 @@ class Separator(Plugin):
     """Separates vocals from accompaniment in a stream of any rate and channel count.
 
     The STFT runs at the stream rate with frames ``sample_rate / model_rate`` times the
-    model's, so the model's bins map one-to-one onto the low end of the stream's spectrum;
+    model's (rounded to the nearest fast FFT length, :func:`rtsep.dsp.windows.fast_fft_size`:
+    within 0.3 %), so the model's bins map one-to-one onto the low end of the stream's spectrum;
     content above the model band gets the mask of the model's top bins (``edge_bins``),
     which keeps the accompaniment full-band. A mono model sees the channel mean and its
     mask is applied to every channel; a stereo (mid/side) model on a two-channel stream sees
@@ -97,9 +99,12 @@ class Separator(Plugin):
         self.channels = int(channels)
         self.max_block = int(max_block)
         scale = self.sample_rate / card.sample_rate
-        n_fft = int(round(card.n_fft * scale))
-        hop = max(1, int(card.hop * scale))  # floor: never more latency than the model's
-        synthesis_len = hop * (card.synthesis_len // card.hop)
+        # at another rate: the nearest fast transform length (2,816, not 2,822, at 44.1 kHz)
+        n_fft = card.n_fft if self.sample_rate == card.sample_rate else fast_fft_size(card.n_fft * scale)
+        # floor: never more latency than the model's; and the synthesis tail fits in the frame
+        tail_hops = card.synthesis_len // card.hop
+        hop = max(1, min(int(card.hop * scale), n_fft // tail_hops))
+        synthesis_len = hop * tail_hops
         self.lookahead_frames = card.lookahead_frames
         if workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -109,7 +114,7 @@ class Separator(Plugin):
         self.stft = StreamingStft(design_windows(n_fft, hop, synthesis_len), self.channels, self.max_block,
                                   lookahead_frames=self.lookahead_frames, blocks_in_flight=3 if self._pool else 1,
                                   fft32=not live)
-        self._in_gain = 1.0 / (scale * self.channels)
+        self._in_gain = card.n_fft / (n_fft * self.channels)  # the longer frame sums more samples
         self._edge_bins = int(min(edge_bins, card.n_bins)) if self.stft.n_bins > card.n_bins else 0
         frames = self.stft.max_frames
         self._batch_min_frames = frames + 1 if live else _BATCH_MIN_FRAMES
@@ -152,6 +157,12 @@ class Separator(Plugin):
         # ... and of the model's input and output: the pool's thread masks step k - 1 while
         # this one prepares the input of step k and runs the network on it.
         self._model_in_b = (self._model_in,) + tuple(np.zeros_like(self._model_in) for _ in range(pair - 1))
+        # File mode: features computed here, the rest of the network in a session of its own
+        # (rtsep.model.front_end: a third of the network's time was its feature passes).
+        self._core = None if live else self.model.enable_core(threads)
+        n_feat = self._core.n_features if self._core is not None else 1
+        self._feat_b = tuple(np.zeros((frames if self._core is not None else 1, n_feat), np.float32)
+                             for _ in range(pair))
         self._side_in_b = (self._side_in,) + tuple(np.zeros_like(self._side_in) for _ in range(pair - 1))
         self._mask_b = (self._mask,) + tuple(np.zeros_like(self._mask) for _ in range(pair - 1))
         self._side_mask_b = (self._side_mask,) + tuple(np.zeros_like(self._side_mask) for _ in range(pair - 1))
@@ -230,8 +241,14 @@ class Separator(Plugin):
         return self._apply_model(n, spec, ends, slot, done)
 
     def _model_input(self, n: int, spec: np.ndarray, slot: int) -> None:
-        """The network's input for ``n`` frames of ``spec``: ``_model_in_b[slot]`` (and the side)."""
-        if self._mid_side:
+        """The network's input for ``n`` frames of ``spec``: ``_model_in_b[slot]`` (and the side),
+        or in file mode for a batch the features, ``_feat_b[slot]``."""
+        core = self._core
+        if core is not None and n >= self._batch_min_frames:
+            # a mid/side model on another channel count: its stereo cues stay zero
+            kernel = mid_side_features if self._mid_side else mono_features
+            kernel(spec, n, self._in_gain, core.mean, core.std, self._feat_b[slot])
+        elif self._mid_side:
             mid_side_for_model(spec, n, self._model_in_b[slot], self._side_in_b[slot], self._in_gain)
         else:
             downmix_for_model(spec, n, self._model_in_b[slot], self._in_gain)
@@ -239,7 +256,13 @@ class Separator(Plugin):
     def _model_run(self, n: int, slot: int) -> None:
         """The network on ``n`` prepared frames: masks and activity into ``slot``'s buffers."""
         model_in, mask, vad_out = self._model_in_b[slot], self._mask_b[slot], self._vad_b[slot]
-        if self._mid_side:
+        if self._core is not None and n >= self._batch_min_frames:
+            res = self.model.run_features(self._feat_b[slot][:n])
+            mask[:n] = res[0]
+            if self._mid_side:
+                self._side_mask_b[slot][:n] = res[1]
+            vad_out[:n] = res[-1]
+        elif self._mid_side:
             side_in, side_mask = self._side_in_b[slot], self._side_mask_b[slot]
             if n >= self._batch_min_frames:
                 m, sm, vad = self.model.run_stereo(model_in[:n], side_in[:n])
@@ -336,18 +359,18 @@ class Separator(Plugin):
 
     def _run_pipelined(self, block: np.ndarray, stems: bool) -> int:
         """:meth:`_run` over two threads. The network is the one serial chain (its state
-        carries from frame to frame): this thread prepares step k's network input, runs the
-        network on it and writes out step k - 1, while the pool's thread masks and
-        resynthesises step k - 1 and analyses step k + 1 (an even split of the work at 44.1 kHz).
-        The same operations on the same data as one thread, only reordered where they touch
-        different buffers; returns the frames of vocal activity written."""
+        carries from frame to frame): this thread only runs the network on step k, while the
+        pool's thread masks, resynthesises and writes out step k - 1, then analyses step k + 1
+        and prepares its network input. The same operations on the same data as one thread,
+        only reordered where they touch different buffers; returns the frames of vocal
+        activity written."""
         stft, step, n_out = self.stft, self.max_block, block.shape[0]
         pos0 = stft.samples_pushed
         n_steps = -(-n_out // step)
         done = [0]  # activity frames written so far (only the pool's thread adds, in order)
 
         def finish(k: int, n: int, scratch: int, pool=None) -> None:
-            """Mask and resynthesise step ``k`` (``n`` analysed frames)."""
+            """Mask, resynthesise and write out step ``k`` (``n`` analysed frames)."""
             slot = k % 2
             m = self._apply_model(n, self._specs[slot], self._ends[k % 3], slot, done[0]) if n else 0
             if m:
@@ -356,33 +379,31 @@ class Separator(Plugin):
                 else:
                     stft.synthesize(self._masked_b[slot], m, self._step_ends, pool)
             done[0] += m
-
-        def read(k: int) -> None:
             end = min((k + 1) * step, n_out)
             self._read(k * step, end, stems, pos0 + end)
+
+        def analyse(k: int, scratch: int) -> int:
+            """Analyse step ``k`` and prepare its network input; its frame count."""
+            n = stft.analyze_into(block[k * step:(k + 1) * step], self._specs[k % 2], self._ends[k % 3],
+                                  scratch=scratch)
+            if n:
+                self._model_input(n, self._specs[k % 2], k % 2)
+            return n
 
         def pool_work(k: int, n_prev: int) -> int:
             if k > 0:
                 finish(k - 1, n_prev, 1)
-            if k + 1 < n_steps:
-                return stft.analyze_into(block[(k + 1) * step:(k + 2) * step], self._specs[(k + 1) % 2],
-                                         self._ends[(k + 1) % 3], scratch=1)
-            return 0
+            return analyse(k + 1, 1) if k + 1 < n_steps else 0
 
-        n = stft.analyze_into(block[:step], self._specs[0], self._ends[0], scratch=0)
+        n = analyse(0, 0)
         n_prev = 0
         for k in range(n_steps):
-            if n:
-                self._model_input(n, self._specs[k % 2], k % 2)
             job = self._pool.submit(pool_work, k, n_prev)
             if n:
                 self._model_run(n, k % 2)
             n_prev, n = n, job.result()
-            if k > 0:
-                read(k - 1)  # its resynthesis was the job's first part
         # the last step: both threads are free, its resynthesis splits the channels
         finish(n_steps - 1, n_prev, 0, self._pool)
-        read(n_steps - 1)
         return done[0]
 
     def process(self, block: np.ndarray) -> np.ndarray:

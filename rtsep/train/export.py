@@ -8,11 +8,9 @@ import warnings
 
 import torch
 
+from ..model.front_end import MONO_FEATURES, STEREO_FEATURES
 from .model import MaskNet, StereoMaskNet
 
-MONO_FEATURES = "log mixture power per bin"
-STEREO_FEATURES = ("mid-side: log mid power, side share |S|^2/(|M|^2+|S|^2) and level difference "
-                   "tanh(log(|L|^2/|R|^2)/4) per bin; masks for mid and side")
 
 OPSET = 17
 

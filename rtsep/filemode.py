@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from .plugins.separator import Separator
 
 STEMS = ("vocals", "accompaniment")
-READ_FRAMES = 262144  # frames read per block in file mode (a few MB; 16 steps of the pipeline)
+READ_FRAMES = 1048576  # frames read per block in file mode (8 MB of stereo; 64 steps of the pipeline, whose
+# fill and drain at each block would cost ~10 % at a quarter of that)
 
 
 @dataclass

@@ -26,8 +26,9 @@ def test_fast_fft_size_is_the_nearest_smooth_even_length():
 
 @pytest.mark.parametrize("name", RECURRENT)
 def test_the_cut_network_gives_the_whole_graphs_outputs(name, rng):
-    """MaskModel.enable_core: the cut graph fed the Numba features equals the whole graph
-    (it checks itself on load; here on other spectra, carrying state across two calls)."""
+    """MaskModel.enable_core: the cut graphs (encoder, then the rest) fed the Numba features
+    equal the whole graph (it checks itself on load; here on other spectra, carrying state
+    across two calls)."""
     from rtsep.dsp.features import mid_side_features, mono_features
     from rtsep.dsp.masking import downmix_for_model
     from rtsep.dsp.midside import mid_side_for_model
@@ -54,8 +55,11 @@ def test_the_cut_network_gives_the_whole_graphs_outputs(name, rng):
         whole = [np.concatenate([np.array(a) for a in parts])
                  for parts in zip(m.run(whole_in[:120]), m.run(whole_in[120:]))]
     m.reset()
+    encoded = np.zeros((frames, core.n_encoded), np.float32)
+    m.encode(feats[120:], encoded[120:])  # stateless: any order
+    m.encode(feats[:120], encoded)
     cut = [np.concatenate([np.array(a) for a in parts])
-           for parts in zip(m.run_features(feats[:120]), m.run_features(feats[120:]))]
+           for parts in zip(m.run_encoded(encoded[:120]), m.run_encoded(encoded[120:]))]
     for a, b in zip(whole, cut):
         np.testing.assert_allclose(b, a, atol=5e-5)
 

@@ -10,10 +10,11 @@ Time is counted in absolute samples since the last ``reset()``; ring slots are
 low-level ``r2c``/``c2r`` into preallocated arrays, and all kernels are ``nogil``.
 
 The transforms and spectra are double precision, or with ``fft32`` single precision (the rings
-stay double): at 44.1 kHz the low model's frame is 2,822 = 2 x 17 x 83 samples, a size
-pocketfft handles 2.5x faster in float32 (9 us against 22 us per frame here), and complex64
-spectra halve the memory traffic of masking; the output moves by about 1e-7 of full scale.
-File mode uses it; the live host keeps double precision.
+stay double): pocketfft is 2-3x faster in float32, and complex64 spectra halve the memory
+traffic of masking; the output moves by about 1e-7 of full scale. File mode uses it; the live
+host keeps double precision. (Frame lengths matter more: the separator picks ones with small
+prime factors, :func:`rtsep.dsp.windows.fast_fft_size`.) Windowing and overlap-add run on
+contiguous stretches of the rings wherever a frame does not wrap, so that they vectorise.
 
 Array conventions:
     block:  ``(frames, channels)`` float32, time-major like sounddevice's buffers.
@@ -81,10 +82,15 @@ def _frames(in_ring, frame_end, t0, t1, window, frame_buf, axes, spec_out):
         b1 = min(b0 + batch, t1)
         for c in range(channels):
             for t in range(b0, b1):
-                start = frame_end[t] + 1 - n_fft
+                start = (frame_end[t] + 1 - n_fft) & mask
                 row = frame_buf[t - b0]
-                for n in range(n_fft):
-                    row[n] = in_ring[c, (start + n) & mask] * window[n]
+                if start + n_fft <= mask + 1:  # no wrap: a contiguous run, which vectorises
+                    seg = in_ring[c, start:start + n_fft]
+                    for n in range(n_fft):
+                        row[n] = seg[n] * window[n]
+                else:
+                    for n in range(n_fft):
+                        row[n] = in_ring[c, (start + n) & mask] * window[n]
             r2c(frame_buf[:b1 - b0], spec_out[b0:b1, c], axes, True, 1.0, 1)
 
 
@@ -110,10 +116,15 @@ def _synthesize(spec, n_frames, frame_end, out_ring, window, tail_len, frame_buf
         for c in range(c0, c1):
             c2r(spec[b0:b1, c], frame_buf[:b1 - b0], axes, False, inv_n, 1)
             for t in range(b0, b1):
-                start = frame_end[t] - n_fft + 1
+                start = (frame_end[t] - n_fft + 1 + first) & mask  # where the tail goes
                 row = frame_buf[t - b0]
-                for n in range(first, n_fft):
-                    out_ring[c, (start + n) & mask] += row[n] * window[n]
+                if start + tail_len <= mask + 1:  # no wrap: vectorises
+                    seg = out_ring[c, start:start + tail_len]
+                    for n in range(tail_len):
+                        seg[n] += row[first + n] * window[first + n]
+                else:
+                    for n in range(tail_len):
+                        out_ring[c, (start + n) & mask] += row[first + n] * window[first + n]
 
 
 @njit(**_NJIT)

@@ -24,31 +24,58 @@ STEREO_FEATURES = ("mid-side: log mid power, side share |S|^2/(|M|^2+|S|^2) and 
 
 @dataclass
 class NetworkCore:
-    """The graph after the features.
+    """The graph after the features, in two parts: the encoder (a dense layer, no state) and
+    the rest, so that a second thread can run the encoder of the next block.
 
     Attributes:
-        model_bytes: the serialised ONNX model; inputs ``input_name`` ``(1, time, n_features)``
-            float32 and the model's ``state_K``; outputs as the whole model's.
+        encoder_bytes: serialised ONNX model: ``features`` ``(1, time, n_features)`` float32 ->
+            ``encoded`` ``(1, time, n_encoded)``.
+        model_bytes: serialised ONNX model: ``encoded`` and the model's ``state_K`` in, the
+            whole model's outputs out.
         mean, std: ``(bins,)`` float32 feature normalisation of the log power.
         n_features: ``bins`` (mono) or ``3 * bins`` (mid/side).
+        n_encoded: width of the encoder's output.
     """
 
+    encoder_bytes: bytes
     model_bytes: bytes
-    input_name: str
     mean: np.ndarray
     std: np.ndarray
     n_features: int
+    n_encoded: int
+
+
+def _subgraph(onnx, model, inputs: dict, outputs: list, name: str) -> bytes | None:
+    """The nodes of ``model`` that compute ``outputs`` from the tensors ``inputs`` (name ->
+    shape, float32) and the graph's other inputs; ``None`` if they need the spectrum."""
+    oh = onnx.helper
+    g = model.graph
+    need, keep = set(outputs), []
+    for node in reversed(g.node):  # walk back from the outputs, stopping at the new inputs
+        if any(o in need for o in node.output):
+            keep.append(node)
+            need.update(i for i in node.input if i and i not in inputs)
+    keep.reverse()
+    if "spec" in need or "side" in need:
+        return None
+    ins = [oh.make_tensor_value_info(n, onnx.TensorProto.FLOAT, shape) for n, shape in inputs.items()]
+    ins += [i for i in g.input if i.name in need]
+    outs = [o for o in g.output if o.name in outputs]
+    outs += [oh.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in outputs
+             if n not in {o.name for o in g.output}]
+    graph = oh.make_graph(keep, name, ins, outs, [i for i in g.initializer if i.name in need])
+    return oh.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version).SerializeToString()
 
 
 def cut_core(path: str, n_bins: int, stereo: bool, features: str) -> NetworkCore | None:
-    """Cut the model at ``path`` after its features; ``None`` if its front end is not a known
-    one (by metadata and graph shape) or the ``onnx`` package is missing."""
+    """Cut the model at ``path`` after its features and after its encoder; ``None`` if its
+    front end is not a known one (by metadata and graph shape) or the ``onnx`` package is
+    missing."""
     # (mono models exported before the metadata had the field have the mono front end)
     if features not in ((STEREO_FEATURES,) if stereo else (MONO_FEATURES, "")):
         return None
     try:
         import onnx
-        import onnx.helper as oh
         from onnx import numpy_helper
     except ImportError:
         return None
@@ -60,22 +87,25 @@ def cut_core(path: str, n_bins: int, stereo: bool, features: str) -> NetworkCore
     mean = numpy_helper.to_array(inits["feat_mean"]).astype(np.float32)
     std = numpy_helper.to_array(inits["feat_std"]).astype(np.float32)
     n_features = 3 * n_bins if stereo else n_bins
-    # the encoder: the first MatMul, reading the features with an (n_features, enc) weight
+    # the encoder: the first MatMul, reading the features with an (n_features, enc) weight,
+    # then its bias and ReLU (MaskNet's Linear + relu)
     enc = next((n for n in g.node if n.op_type == "MatMul"), None)
     if (mean.shape != (n_bins,) or std.shape != (n_bins,) or enc is None or enc.input[1] not in inits
-            or tuple(inits[enc.input[1]].dims)[:1] != (n_features,)):
+            or len(inits[enc.input[1]].dims) != 2 or inits[enc.input[1]].dims[0] != n_features):
         return None
-    cut = enc.input[0]
-    need, keep = {o.name for o in g.output}, []
-    for node in reversed(g.node):  # the nodes the outputs need, stopping at the cut
-        if any(o in need for o in node.output):
-            keep.append(node)
-            need.update(i for i in node.input if i and i != cut)
-    keep.reverse()
-    if "spec" in need or "side" in need:
-        return None  # something after the cut still reads the spectrum
-    inputs = [oh.make_tensor_value_info(cut, onnx.TensorProto.FLOAT, ["batch", "time", n_features])]
-    inputs += [i for i in g.input if i.name in need]
-    graph = oh.make_graph(keep, "core", inputs, list(g.output), [i for i in g.initializer if i.name in need])
-    core = oh.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
-    return NetworkCore(core.SerializeToString(), cut, mean, std, n_features)
+    n_encoded = int(inits[enc.input[1]].dims[1])
+    readers = {}
+    for node in g.node:
+        for i in node.input:
+            readers.setdefault(i, []).append(node)
+    add = readers.get(enc.output[0], [None])[0]
+    relu = readers.get(add.output[0], [None])[0] if add is not None and add.op_type == "Add" else None
+    if relu is None or relu.op_type != "Relu" or len(readers[enc.output[0]]) != 1:
+        return None
+    features_in, encoded = enc.input[0], relu.output[0]
+    outputs = [o.name for o in g.output]
+    encoder = _subgraph(onnx, model, {features_in: ["batch", "time", n_features]}, [encoded], "encoder")
+    rest = _subgraph(onnx, model, {encoded: ["batch", "time", n_encoded]}, outputs, "core")
+    if encoder is None or rest is None:
+        return None
+    return NetworkCore(encoder, rest, mean, std, n_features, n_encoded)

@@ -110,7 +110,7 @@ class MaskModel:
         self.card = self._read_card(path)
         self._check_io()
         self._init_buffers()
-        self._core = self._core_sess = None
+        self._core = self._enc_sess = self._core_sess = None
 
     def _read_card(self, path: str) -> ModelCard:
         meta = dict(self._sess.get_modelmeta().custom_metadata_map)
@@ -200,10 +200,10 @@ class MaskModel:
 
     # --- file mode: features outside the graph ------------------------------------
     def enable_core(self, threads: int = 1):
-        """Prepare :meth:`run_features` (file mode): the network after its features in a
-        session of its own (rtsep.model.front_end), checked against the whole graph on random
-        spectra. Returns the :class:`~rtsep.model.front_end.NetworkCore` (its ``mean``, ``std``
-        and ``n_features`` for :mod:`rtsep.dsp.features`) or ``None``: keep using :meth:`run`."""
+        """Prepare :meth:`encode` and :meth:`run_encoded` (file mode): the network after its
+        features, cut in two sessions (rtsep.model.front_end), checked against the whole
+        graph on random spectra. Returns the :class:`~rtsep.model.front_end.NetworkCore` (its
+        ``mean``, ``std``, ``n_features`` and ``n_encoded``) or ``None``: keep using :meth:`run`."""
         from .front_end import cut_core
 
         card = self.card
@@ -211,12 +211,15 @@ class MaskModel:
             core = cut_core(card.path, card.n_bins, self.stereo, card.extra.get("features", ""))
             if core is None:
                 return None
-            sess = _session(core.model_bytes, threads)
+            enc, rest = _session(core.encoder_bytes, threads), _session(core.model_bytes, threads)
         except Exception:  # a graph we cannot cut keeps the whole graph
             return None
-        self._core, self._core_sess = core, sess
+        self._core = core
+        self._enc_sess, self._enc_in = enc, enc.get_inputs()[0].name
+        self._core_sess = rest
+        self._core_in = next(i.name for i in rest.get_inputs() if not i.name.startswith("state_"))
         if not self._core_matches():
-            self._core = self._core_sess = None
+            self._core = self._enc_sess = self._core_sess = None
         self.reset()
         return self._core
 
@@ -224,37 +227,42 @@ class MaskModel:
         """Whole graph and cut graph agree (masks and activity within 1e-4) on a random
         two-channel spectrum spanning 100 dB, from zero state."""
         from ..dsp.features import mid_side_features, mono_features
-        from ..dsp.masking import downmix_for_model
-        from ..dsp.midside import mid_side_for_model
 
         rng = np.random.default_rng(0)
         f = self.card.n_bins
         mag = 10.0 ** rng.uniform(-4, 1, (frames, 2, f))
         spec = (mag * np.exp(2j * np.pi * rng.random((frames, 2, f)))).astype(np.complex64)
-        mid = np.zeros((frames, f, 2), np.float32)
-        feats = np.zeros((frames, self._core.n_features), np.float32)
         core = self._core
+        feats = np.zeros((frames, core.n_features), np.float32)
+
+        def ri(z):  # (frames, bins) complex -> the graph's (frames, bins, 2) real, imag
+            return np.ascontiguousarray(np.stack([z.real, z.imag], -1), dtype=np.float32)
+
+        mid = ri((spec[:, 0] + spec[:, 1]) * np.float32(0.5))  # the channel mean
         self.reset()
         if self.stereo:
-            side = np.zeros_like(mid)
-            mid_side_for_model(spec, frames, mid, side, 0.5)
-            whole = self.run_stereo(mid, side)
+            whole = self.run_stereo(mid, ri((spec[:, 0] - spec[:, 1]) * np.float32(0.5)))
             mid_side_features(spec, frames, 0.5, core.mean, core.std, feats)
         else:
-            downmix_for_model(spec, frames, mid, 0.5)
             whole = self.run(mid)
-        whole = [np.array(a) for a in whole]
-        if not self.stereo:
             mono_features(spec, frames, 0.5, core.mean, core.std, feats)
+        whole = [np.array(a) for a in whole]
         self.reset()
-        cut = self.run_features(feats)
+        encoded = np.zeros((frames, core.n_encoded), np.float32)
+        self.encode(feats, encoded)
+        cut = self.run_encoded(encoded)
         return all(a.shape == b.shape and float(np.max(np.abs(a - b))) <= 1e-4 for a, b in zip(whole, cut))
 
-    def run_features(self, feats: np.ndarray) -> tuple:
-        """The cut network (after :meth:`enable_core`) on ``(time, n_features)`` features:
-        ``mask``, (``side_mask`` for a stereo model,) ``vad``, as :meth:`run` / :meth:`run_stereo`;
-        the recurrent state is the same as theirs."""
-        feeds = {self._core.input_name: feats[None]}
+    def encode(self, feats: np.ndarray, out: np.ndarray) -> None:
+        """The encoder (after :meth:`enable_core`): ``(time, n_features)`` features ->
+        ``out[:time]`` ``(time, n_encoded)``. No state: any thread, any order."""
+        out[:len(feats)] = self._enc_sess.run(None, {self._enc_in: feats[None]})[0][0]
+
+    def run_encoded(self, encoded: np.ndarray) -> tuple:
+        """The rest of the network on ``(time, n_encoded)`` encoder outputs: ``mask``,
+        (``side_mask`` for a stereo model,) ``vad``, as :meth:`run` / :meth:`run_stereo`; the
+        recurrent state is the same as theirs."""
+        feeds = {self._core_in: encoded[None]}
         feeds.update(zip(self._state_names, self._states))
         outs = self._core_sess.run(None, feeds)
         res = dict(zip([o.name for o in self._core_sess.get_outputs()], outs))

@@ -157,16 +157,23 @@ class Separator(Plugin):
         # ... and of the model's input and output: the pool's thread masks step k - 1 while
         # this one prepares the input of step k and runs the network on it.
         self._model_in_b = (self._model_in,) + tuple(np.zeros_like(self._model_in) for _ in range(pair - 1))
-        # File mode: features computed here, the rest of the network in a session of its own
-        # (rtsep.model.front_end: a third of the network's time was its feature passes).
+        # File mode: features computed here and the network cut in two sessions
+        # (rtsep.model.front_end: a third of the network's time was its feature passes); the
+        # encoder runs with the features, in the pipeline on the second thread.
         self._core = None if live else self.model.enable_core(threads)
-        n_feat = self._core.n_features if self._core is not None else 1
-        self._feat_b = tuple(np.zeros((frames if self._core is not None else 1, n_feat), np.float32)
-                             for _ in range(pair))
+        core_frames = frames if self._core is not None else 1
+        self._feat = np.zeros((core_frames, self._core.n_features if self._core else 1), np.float32)
+        self._enc_b = tuple(np.zeros((core_frames, self._core.n_encoded if self._core else 1), np.float32)
+                            for _ in range(pair))
         self._side_in_b = (self._side_in,) + tuple(np.zeros_like(self._side_in) for _ in range(pair - 1))
         self._mask_b = (self._mask,) + tuple(np.zeros_like(self._mask) for _ in range(pair - 1))
         self._side_mask_b = (self._side_mask,) + tuple(np.zeros_like(self._side_mask) for _ in range(pair - 1))
         self._vad_b = (self._chunk_vad,) + tuple(np.zeros_like(self._chunk_vad) for _ in range(pair - 1))
+        # the mid/side masking kernel reads and writes (re, im) as floats (it vectorises so)
+        real = self.stft.spec.real.dtype
+        self._specs_f, self._delayed_f, self._masked_f = (tuple(a.view(real) for a in bufs) for bufs in
+                                                          (self._specs, self._delayed_b, self._masked_b))
+        self._ms_gains = np.zeros((2, 2 * self.stft.n_bins), real)
 
     def _grow(self, n_frames: int) -> None:
         """Output buffers for blocks of up to ``n_frames`` frames."""
@@ -247,7 +254,8 @@ class Separator(Plugin):
         if core is not None and n >= self._batch_min_frames:
             # a mid/side model on another channel count: its stereo cues stay zero
             kernel = mid_side_features if self._mid_side else mono_features
-            kernel(spec, n, self._in_gain, core.mean, core.std, self._feat_b[slot])
+            kernel(spec, n, self._in_gain, core.mean, core.std, self._feat)
+            self.model.encode(self._feat[:n], self._enc_b[slot])
         elif self._mid_side:
             mid_side_for_model(spec, n, self._model_in_b[slot], self._side_in_b[slot], self._in_gain)
         else:
@@ -257,7 +265,7 @@ class Separator(Plugin):
         """The network on ``n`` prepared frames: masks and activity into ``slot``'s buffers."""
         model_in, mask, vad_out = self._model_in_b[slot], self._mask_b[slot], self._vad_b[slot]
         if self._core is not None and n >= self._batch_min_frames:
-            res = self.model.run_features(self._feat_b[slot][:n])
+            res = self.model.run_encoded(self._enc_b[slot][:n])
             mask[:n] = res[0]
             if self._mid_side:
                 self._side_mask_b[slot][:n] = res[1]
@@ -295,8 +303,8 @@ class Separator(Plugin):
             m = delay_frames(spec, ends, n, self._hist, self._hist_end, self._hist_count,
                              self.lookahead_frames, delayed, delayed_end)
             if m and self._mid_side:
-                apply_mid_side_mask(delayed, m, mask[n - m:n], side_mask[n - m:n], masked,
-                                    self._edge_bins, self._share)
+                apply_mid_side_mask(self._delayed_f[slot], m, mask[n - m:n], side_mask[n - m:n],
+                                    self._masked_f[slot], self._edge_bins, self._share, self._ms_gains)
             elif m:
                 apply_mask(delayed, m, mask[n - m:n], masked, self._edge_bins, self._share)
             if m and m != n:  # only in the first look-ahead frames after a reset
@@ -305,7 +313,8 @@ class Separator(Plugin):
             ends = delayed_end
             n = m
         elif self._mid_side:
-            apply_mid_side_mask(spec, n, mask, side_mask, masked, self._edge_bins, self._share)
+            apply_mid_side_mask(self._specs_f[slot], n, mask, side_mask, self._masked_f[slot], self._edge_bins,
+                                self._share, self._ms_gains)
         else:
             apply_mask(spec, n, mask, masked, self._edge_bins, self._share)
         self._step_ends = ends

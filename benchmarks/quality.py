@@ -149,9 +149,12 @@ def clip_task(task):
         out[path] = _score(bss, [res.vocals[:, 0], res.accompaniment[:, 0]])
         j = np.clip(np.searchsorted(res.vad_times_s, lab_t), 1, len(res.vad_times_s) - 1)
         nearest = np.where(np.abs(res.vad_times_s[j - 1] - lab_t) <= np.abs(res.vad_times_s[j] - lab_t), j - 1, j)
-        pred = res.vad[nearest] >= res.vad_threshold  # the engine's activity and the GUI's threshold
         lab = labels > 0
-        vad[path] = np.array([np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)])
+        counts = []
+        for thr in (res.vad_threshold, VAD_THRESHOLD):  # the model's own threshold (the GUI's), and 0.5
+            pred = res.vad[nearest] >= thr
+            counts += [np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)]
+        vad[path] = np.array(counts)
     for key, wiener in args.get("unet", ()):
         ve, ae = _unet(wiener).separate(mix)
         out[key] = _score(bss, [ve, ae])
@@ -380,21 +383,25 @@ def main(argv=None):
 
     lines.append("\n## Vocal activity (MIR-1K vocal/non-vocal labels, 40 ms frames / 20 ms hop; "
                  "nearest `result.vad` frame; the engine's activity min(vad head, 5 x vocal energy share) "
-                 "at the threshold the GUI uses)\n")
+                 "at the threshold the GUI uses: the model's own `activity_threshold`, chosen on its validation clips by "
+                 "`python -m rtsep.train.calibrate`, else 0.5)\n")
     lines.append("| model | threshold | frame accuracy | vocal F1 | precision | recall | label frames |")
     lines.append("|---|---|---|---|---|---|---|")
     for m in models:
-        tp, fp, fn, tn = vads[m]
-        acc = (tp + tn) / (tp + fp + fn + tn)
-        prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
-        f1 = 2 * prec * rec / max(prec + rec, 1e-12)
-        lines.append(f"| {Path(m).name} | {VAD_THRESHOLD:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
-                     f"{rec:.3f} | {tp + fp + fn + tn} |")
+        own = cards[m].activity_threshold
+        rows = [(Path(m).name, VAD_THRESHOLD if own is None else own, vads[m][:4])]
+        if own is not None and own != VAD_THRESHOLD:
+            rows.append((f"{Path(m).name} at the default threshold", VAD_THRESHOLD, vads[m][4:]))
+        for label, thr, (tp, fp, fn, tn) in rows:
+            acc = (tp + tn) / (tp + fp + fn + tn)
+            prec, rec = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+            f1 = 2 * prec * rec / max(prec + rec, 1e-12)
+            lines.append(f"| {label} | {thr:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | {rec:.3f} | {tp + fp + fn + tn} |")
     if not (args.quick or args.limit):
         for label, _, _, (acc, f1, prec, rec), _ in PREVIOUS:
             lines.append(f"| published: {label} | {VAD_THRESHOLD:.2f} | {acc:.3f} | {f1:.3f} | {prec:.3f} | "
                          f"{rec:.3f} | 328286 |")
-    lab_pos = (vads[models[0]][0] + vads[models[0]][2]) / vads[models[0]].sum() if models else 0
+    lab_pos = (vads[models[0]][0] + vads[models[0]][2]) / vads[models[0]][:4].sum() if models else 0
     lines.append(f"\n(Always answering \"vocal\" scores accuracy {lab_pos:.3f}, F1 {2 * lab_pos / (1 + lab_pos):.3f}.)\n")
 
     lines.append("## Models\n")

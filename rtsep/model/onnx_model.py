@@ -19,7 +19,9 @@ Metadata (``metadata_props``, all strings)
     ``synthesis_len``, ``lookahead_frames`` (frames of look-ahead: the mask output at step t
     belongs to frame t - lookahead_frames), ``vad_threshold``, ``placeholder`` ("true" for
     an untrained wiring model), and optionally ``license``, ``params``, ``training`` (JSON),
-    ``input_channels`` ("1" when absent) and ``features`` (words).
+    ``input_channels`` ("1" when absent), ``features`` (words) and ``activity_threshold``
+    (the threshold of the engine's vocal activity chosen on validation clips,
+    rtsep.train.calibrate; 0.5 when absent).
 Stereo models (``input_channels`` = "2", mid/side layout): ``spec`` is the mid
     ``(L + R) / 2``, as for mono models, and a second input ``side`` the side ``(L - R) / 2``,
     same layout; a second output ``side_mask`` ``(batch, time, bins)`` masks the side: vocal
@@ -57,6 +59,7 @@ class ModelCard:
     placeholder: bool
     extra: dict = field(default_factory=dict)
     input_channels: int = 1
+    activity_threshold: float | None = None
 
     @property
     def n_bins(self) -> int:
@@ -121,7 +124,7 @@ class MaskModel:
         if missing:
             raise ModelError(f"model {path} lacks metadata {', '.join(missing)}: not an rtsep model")
         known = set(REQUIRED_META) | {"name", "description", "lookahead_frames", "vad_threshold", "placeholder",
-                                      "input_channels"}
+                                      "input_channels", "activity_threshold"}
         try:
             return ModelCard(
                 path=path,
@@ -136,6 +139,7 @@ class MaskModel:
                 placeholder=meta.get("placeholder", "false").lower() == "true",
                 extra={k: v for k, v in meta.items() if k not in known},
                 input_channels=int(meta.get("input_channels", 1)),
+                activity_threshold=(float(meta["activity_threshold"]) if "activity_threshold" in meta else None),
             )
         except ValueError as exc:
             raise ModelError(f"model {path} has malformed metadata: {exc}") from None
@@ -318,5 +322,5 @@ class MaskModel:
         return {"name": c.name, "path": c.path, "description": c.description, "sample_rate": c.sample_rate,
                 "n_fft": c.n_fft, "hop": c.hop, "synthesis_len": c.synthesis_len,
                 "lookahead_frames": c.lookahead_frames, "placeholder": c.placeholder,
-                "input_channels": c.input_channels,
+                "input_channels": c.input_channels, "activity_threshold": c.activity_threshold,
                 **{k: (json.loads(v) if k == "training" and v.startswith("{") else v) for k, v in c.extra.items()}}

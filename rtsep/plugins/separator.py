@@ -21,8 +21,8 @@ from .modes import MODES
 
 # Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
 # mask gives the vocals). The head alone fires on sustained instruments; the energy share
-# alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 means head
-# >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
+# alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 (the default;
+# a model may carry its own, ``activity_threshold``) means head >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
 # best threshold 87 %), on the synthetic demo song 93 % (head alone 68 %).
 VOCAL_SHARE_SCALE = 5.0
 VAD_THRESHOLD = 0.5
@@ -136,7 +136,10 @@ class Separator(Plugin):
         # and the latest activity value for meters.
         self._chunk_vad = np.zeros(frames, dtype=np.float32)
         self._grow(self.max_block)
-        self.vad_threshold = VAD_THRESHOLD
+        # the model's own threshold where calibrated on its validation clips (rtsep.train.calibrate)
+        self.vad_threshold = card.activity_threshold if card.activity_threshold is not None else VAD_THRESHOLD
+        if not 0.0 < self.vad_threshold < 1.0:
+            raise ModelError(f"model {card.path}: activity_threshold must be in (0, 1), got {self.vad_threshold}")
         self._share = np.zeros(frames, dtype=np.float64)
         self.vad_frames = 0
         self.vad_latest = 0.0

@@ -67,7 +67,6 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(res))
         return 0
-    ms = lambda n: 1000.0 * n / rate  # noqa: E731
     print(f"round trip: {res['round_trip_samples']:.1f} samples = {res['round_trip_ms']:.2f} ms at {rate} Hz "
           f"(median of {len(res['measurements'])}; min {res['min_samples']:.1f}, max {res['max_samples']:.1f}, "
           f"std {res['std_samples']:.2f})")

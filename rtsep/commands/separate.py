@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from ..errors import RtsepError
 from ..filemode import FileSeparator, expand_inputs, output_paths, prepare_outdir

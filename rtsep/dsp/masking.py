@@ -8,7 +8,6 @@ as model bin ``k``. The model therefore sees its own band unchanged, and the bin
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 _NJIT = dict(nogil=True, cache=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
-import json
 import math
 import os
 import random
@@ -192,7 +191,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     args = parse_args(argv)
     import torch
 
-    from .data import load_extra_accompaniment, load_mir1k, Mixer, SR
+    from .data import load_extra_accompaniment, load_mir1k, Mixer
     from .export import export_onnx
     from .model import EngineStft, MaskNet, StereoMaskNet, set_feature_stats
 

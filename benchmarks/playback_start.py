@@ -28,6 +28,20 @@ import numpy as np
 
 RATE = 44100
 PERIOD = 128
+PASSTHROUGH = """
+import json, sys, time
+import sounddevice as sd
+n = [0, 0]
+def cb(indata, outdata, frames, t, status):
+    n[0] += 1
+    n[1] += bool(status.input_overflow or status.input_underflow or status.output_overflow
+                 or status.output_underflow)
+    outdata[:] = indata
+with sd.Stream(samplerate=int(sys.argv[1]), blocksize=int(sys.argv[2]), channels=2, callback=cb):
+    print("streaming", flush=True)
+    time.sleep(float(sys.argv[3]))
+print(json.dumps({"callbacks": n[0], "dropouts": n[1]}))
+"""
 
 
 def timed(cmd: list[str]) -> dict:
@@ -69,6 +83,8 @@ def main(argv=None) -> int:
         live = [sys.executable, "-m", "rtsep", "live", "--source", str(song), "--blocksize", str(PERIOD),
                 "--duration", str(args.duration), "--json"]
         configs = [("rtsep --version (start-up floor)", [sys.executable, "-m", "rtsep", "--version"]),
+                   ("PortAudio passthrough stream (dropout floor)",
+                    [sys.executable, "-c", PASSTHROUGH, str(RATE), str(PERIOD), str(args.duration)]),
                    ("live --source SONG (U-Net separated ahead)", live),
                    ("live --source SONG --latency quality (streamed, reference)", live + ["--latency", "quality"])]
         runs: dict[str, list[dict]] = {name: [] for name, _ in configs}
@@ -78,19 +94,21 @@ def main(argv=None) -> int:
                     runs[name].append(timed(cmd))
         load = os.getloadavg()[0]
 
-    ref = float(np.median([r["start_s"] for r in runs[configs[2][0]]]))
+    ref = float(np.median([r["start_s"] for r in runs[configs[3][0]]]))
     print(f"# {args.repeat} runs each, interleaved; 60 s demo song, {RATE} Hz, {PERIOD}-frame JACK periods (dummy "
           f"backend); {os.cpu_count()} CPUs, load average {load:.1f}")
-    print("| command | start s (median) | start s (worst) | vs reference | deadline misses | least ahead s |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| command | start s (median) | start s (worst) | vs reference | deadline misses | least ahead s | "
+          "dropouts per run |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for name, _ in configs:
         starts = [r["start_s"] for r in runs[name]]
         sums = [r["summary"] for r in runs[name] if r["summary"]]
-        misses = sum(s.get("deadline_misses", 0) for s in sums) if sums else "-"
+        misses = sum(s.get("deadline_misses", 0) for s in sums) if sums and "deadline_misses" in sums[0] else "-"
+        drops = ", ".join(str(s["dropouts"]) for s in sums if "dropouts" in s) or "-"
         ahead = [s["ahead_s"] for s in sums if s.get("ahead_s") is not None]
         print(f"| {name} | {np.median(starts):.2f} | {max(starts):.2f} | {np.median(starts) / ref:.2f}x | {misses} | "
-              f"{min(ahead) if ahead else '-'} |")
-    worst = max(r["start_s"] for r in runs[configs[1][0]])
+              f"{min(ahead) if ahead else '-'} | {drops} |")
+    worst = max(r["start_s"] for r in runs[configs[2][0]])
     print(f"target: the U-Net's playback within 2 s of the command: {'met' if worst <= 2.0 else 'NOT met'} "
           f"(worst of {args.repeat}: {worst:.2f} s)")
     return 0

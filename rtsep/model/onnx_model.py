@@ -266,12 +266,7 @@ class MaskModel:
         """The rest of the network on ``(time, n_encoded)`` encoder outputs: ``mask``,
         (``side_mask`` for a stereo model,) ``vad``, as :meth:`run` / :meth:`run_stereo`; the
         recurrent state is the same as theirs."""
-        feeds = {self._core_in: encoded[None]}
-        feeds.update(zip(self._state_names, self._states))
-        outs = self._core_sess.run(None, feeds)
-        res = dict(zip([o.name for o in self._core_sess.get_outputs()], outs))
-        for name, s in zip(self._state_names, self._states):
-            s[:] = res[name + "_out"]
+        res = self._run_stateful(self._core_sess, {self._core_in: encoded[None]})
         if self.stereo:
             return res["mask"][0], res["side_mask"][0], res["vad"][0]
         return res["mask"][0], res["vad"][0]
@@ -309,10 +304,12 @@ class MaskModel:
         feeds = {"spec": spec[None]}
         if side is not None:
             feeds["side"] = side[None]
+        return self._run_stateful(self._sess, feeds)
+
+    def _run_stateful(self, sess, feeds: dict) -> dict:
+        """``sess`` on ``feeds`` plus the recurrent state, which moves on; outputs by name."""
         feeds.update(zip(self._state_names, self._states))
-        outs = self._sess.run(None, feeds)
-        names = [o.name for o in self._sess.get_outputs()]
-        res = dict(zip(names, outs))
+        res = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
         for name, s in zip(self._state_names, self._states):
             s[:] = res[name + "_out"]
         return res

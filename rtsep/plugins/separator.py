@@ -21,9 +21,10 @@ from .modes import MODES
 
 # Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
 # mask gives the vocals). The head alone fires on sustained instruments; the energy share
-# alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 (the default;
-# a model may carry its own, ``activity_threshold``) means head >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
-# best threshold 87 %), on the synthetic demo song 93 % (head alone 68 %).
+# alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 means head
+# >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
+# best threshold 87 %), on the synthetic demo song 93 % (head alone 68 %). It is the default:
+# a model may carry its own, ``activity_threshold``, chosen on its validation clips.
 VOCAL_SHARE_SCALE = 5.0
 VAD_THRESHOLD = 0.5
 # Model frames per block above which the network runs on the whole batch in one call
@@ -157,17 +158,15 @@ class Separator(Plugin):
         self._delayed_b = (self._delayed,) + tuple(np.zeros_like(self._delayed) for _ in range(pair - 1))
         self._delayed_end_b = (self._delayed_end,) + tuple(np.zeros(frames, np.int64) for _ in range(pair - 1))
         self._step_ends = self._delayed_end
-        # ... and of the model's input and output: the pool's thread masks step k - 1 while
-        # this one prepares the input of step k and runs the network on it.
+        # ... and of the model's input and output: the pool's thread masks step k - 1 and
+        # prepares the input of step k + 1 while this one runs the network on step k.
         self._model_in_b = (self._model_in,) + tuple(np.zeros_like(self._model_in) for _ in range(pair - 1))
         # File mode: features computed here and the network cut in two sessions
         # (rtsep.model.front_end: a third of the network's time was its feature passes); the
         # encoder runs with the features, in the pipeline on the second thread.
-        self._core = None if live else self.model.enable_core(threads)
-        core_frames = frames if self._core is not None else 1
-        self._feat = np.zeros((core_frames, self._core.n_features if self._core else 1), np.float32)
-        self._enc_b = tuple(np.zeros((core_frames, self._core.n_encoded if self._core else 1), np.float32)
-                            for _ in range(pair))
+        core = self._core = None if live else self.model.enable_core(threads)
+        self._feat = np.zeros((frames, core.n_features) if core else (1, 1), np.float32)
+        self._enc_b = tuple(np.zeros((frames, core.n_encoded) if core else (1, 1), np.float32) for _ in range(pair))
         self._side_in_b = (self._side_in,) + tuple(np.zeros_like(self._side_in) for _ in range(pair - 1))
         self._mask_b = (self._mask,) + tuple(np.zeros_like(self._mask) for _ in range(pair - 1))
         self._side_mask_b = (self._side_mask,) + tuple(np.zeros_like(self._side_mask) for _ in range(pair - 1))
@@ -252,7 +251,7 @@ class Separator(Plugin):
 
     def _model_input(self, n: int, spec: np.ndarray, slot: int) -> None:
         """The network's input for ``n`` frames of ``spec``: ``_model_in_b[slot]`` (and the side),
-        or in file mode for a batch the features, ``_feat_b[slot]``."""
+        or in file mode for a batch the encoder's output, ``_enc_b[slot]``."""
         core = self._core
         if core is not None and n >= self._batch_min_frames:
             # a mid/side model on another channel count: its stereo cues stay zero

@@ -122,17 +122,13 @@ def _score(bss, ests):
 
 def clip_task(task):
     """Scores of every system on one test clip; returns {row: (len, sdr[2], sir[2], sar[2])}, vad counts."""
-    from rtsep.train.data import LABEL_FRAME, LABEL_HOP, read_vad_labels
+    from rtsep.train.data import activity_at_labels, mixture_at_0db, read_vad_labels
     from rtsep.train.metrics import BssEval
 
     name, idx = task
     args = _W["args"]
     d = _W["data"]
-    v, a = d.clip(name)
-    v = v.astype(np.float64)
-    a = a.astype(np.float64)
-    a = a * np.sqrt(np.sum(v ** 2) / np.sum(a ** 2))  # 0 dB
-    mix = (v + a).astype(np.float32)
+    v, a, mix = mixture_at_0db(*d.clip(name))
     refs = np.stack([v, a])
     bss = refs if args["mir_eval"] else BssEval(refs)
     out, vad = {}, {}
@@ -141,18 +137,16 @@ def clip_task(task):
         ve, ae = _oracle_irm(mix, v.astype(np.float32), a.astype(np.float32), *setup)
         out[f"Oracle IRM {setup}"] = _score(bss, [ve, ae])
     labels = read_vad_labels(Path(args["mir1k"]) / "labels" / "vocal-nonvocal" / f"{name}.vocal")
-    lab_t = (np.arange(len(labels)) * LABEL_HOP + LABEL_FRAME / 2) / SR
     for path, thr in args["models"]:
         from rtsep.filemode import separate_array
 
         res = separate_array(mix[:, None], SR, separator=_separator(path), blocksize=4096)
         out[path] = _score(bss, [res.vocals[:, 0], res.accompaniment[:, 0]])
-        j = np.clip(np.searchsorted(res.vad_times_s, lab_t), 1, len(res.vad_times_s) - 1)
-        nearest = np.where(np.abs(res.vad_times_s[j - 1] - lab_t) <= np.abs(res.vad_times_s[j] - lab_t), j - 1, j)
+        act = activity_at_labels(res.vad, res.vad_times_s, len(labels))
         lab = labels > 0
         counts = []
         for thr in (res.vad_threshold, VAD_THRESHOLD):  # the model's own threshold (the GUI's), and 0.5
-            pred = res.vad[nearest] >= thr
+            pred = act >= thr
             counts += [np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)]
         vad[path] = np.array(counts)
     for key, wiener in args.get("unet", ()):

@@ -53,3 +53,16 @@ def test_a_malformed_threshold_is_one_line(placeholder_model, tmp_path, value):
     with pytest.raises(ModelError) as e:
         Separator(path, sample_rate=16000, channels=1)
     assert "\n" not in str(e.value) and "bad.onnx" in str(e.value)
+
+
+def test_activity_at_labels_takes_the_frame_nearest_each_label_centre():
+    from rtsep.train.data import LABEL_FRAME, LABEL_HOP, SR, activity_at_labels, mixture_at_0db
+
+    times = np.array([0.0, 0.01, 0.05, 0.30])  # activity frames (s)
+    vad = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    # label centres at 0.02, 0.04, 0.06, ... s; 0.02 is nearer 0.01, 0.04 and 0.06 nearer 0.05
+    got = activity_at_labels(vad, times, 4)
+    assert LABEL_FRAME // 2 / SR == 0.02 and LABEL_HOP / SR == 0.02
+    np.testing.assert_array_equal(got, vad[[1, 2, 2, 2]])
+    v, a, mix = mixture_at_0db(np.ones(8, np.float32), 3 * np.ones(8, np.float32))
+    assert np.sum(a ** 2) == pytest.approx(np.sum(v ** 2)) and mix.dtype == np.float32

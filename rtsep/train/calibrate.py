@@ -37,20 +37,15 @@ def activity_accuracy(model: str, data, names: list[str], root: Path) -> np.ndar
     (MIR-1K label frames: 40 ms, 20 ms hop; each takes the nearest activity frame)."""
     from ..filemode import separate_array
     from ..plugins.separator import Separator
-    from .data import LABEL_FRAME, LABEL_HOP, read_vad_labels
+    from .data import activity_at_labels, mixture_at_0db, read_vad_labels
 
     sep = Separator(model, sample_rate=SR, channels=1, mode="vocals", max_block=4096)
     right, total = np.zeros(len(GRID)), 0
     for name in names:
-        v, a = (x.astype(np.float64) for x in data.clip(name))
-        a = a * np.sqrt(np.sum(v ** 2) / max(np.sum(a ** 2), 1e-20))  # 0 dB, as the test mixtures
-        mix = (v + a).astype(np.float32)
+        _, _, mix = mixture_at_0db(*data.clip(name))  # as the test mixtures
         labels = read_vad_labels(root / "labels" / "vocal-nonvocal" / f"{name}.vocal") > 0
-        lab_t = (np.arange(len(labels)) * LABEL_HOP + LABEL_FRAME / 2) / SR
         res = separate_array(mix[:, None], SR, separator=sep, blocksize=4096)
-        j = np.clip(np.searchsorted(res.vad_times_s, lab_t), 1, len(res.vad_times_s) - 1)
-        near = np.where(np.abs(res.vad_times_s[j - 1] - lab_t) <= np.abs(res.vad_times_s[j] - lab_t), j - 1, j)
-        act = res.vad[near]
+        act = activity_at_labels(res.vad, res.vad_times_s, len(labels))
         right += [(np.sum((act >= t) == labels)) for t in GRID]
         total += len(labels)
     return right / max(total, 1)

@@ -152,6 +152,23 @@ def label_centres(n_labels: int) -> np.ndarray:
     return np.arange(n_labels) * LABEL_HOP + LABEL_FRAME // 2
 
 
+def activity_at_labels(vad: np.ndarray, times_s: np.ndarray, n_labels: int) -> np.ndarray:
+    """The engine's activity ``vad`` (frames at ``times_s``, e.g. a ``SeparationResult``'s) at
+    each of ``n_labels`` label frames: the value of the frame nearest its centre."""
+    lab_t = label_centres(n_labels) / SR
+    j = np.clip(np.searchsorted(times_s, lab_t), 1, len(times_s) - 1)
+    return vad[np.where(np.abs(times_s[j - 1] - lab_t) <= np.abs(times_s[j] - lab_t), j - 1, j)]
+
+
+def mixture_at_0db(vocals: np.ndarray, accomp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The protocol's 0 dB mixture of a clip: ``vocals``, the accompaniment scaled to the vocals'
+    energy (float64) and their sum (float32)."""
+    v = vocals.astype(np.float64)
+    a = accomp.astype(np.float64)
+    a = a * np.sqrt(np.sum(v ** 2) / max(np.sum(a ** 2), 1e-20))
+    return v, a, (v + a).astype(np.float32)
+
+
 def vad_per_sample(path, length: int) -> np.ndarray:
     """Expand frame labels to samples (each sample takes the label of the nearest frame centre)."""
     lab = read_vad_labels(path)

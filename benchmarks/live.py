@@ -33,7 +33,7 @@ def song(seconds=10.0, rate=RATE):
     return (bed + voice[:, None] * np.array([0.8, 0.6])).astype(np.float32)
 
 
-def run_one(config, blocksize, seconds, model, audio_in):
+def run_one(config, blocksize, seconds, model, audio_in, precision="int8"):
     from rtsep.plugins import Chain
     from rtsep.host.source import FileSource
     from rtsep.host.stream import LiveHost
@@ -41,7 +41,7 @@ def run_one(config, blocksize, seconds, model, audio_in):
     src = FileSource.from_array(audio_in, RATE, 2)
     src.loop = True
     kw = dict(source=src, keep_input=True, blocksize=blocksize, model=model, mode="karaoke",
-              operating_point="low")
+              operating_point="low", precision=precision)
     if config == "passthrough":
         host = LiveHost(Chain([]), worker=False, **kw)
     else:
@@ -59,6 +59,8 @@ def main(argv=None):
     ap.add_argument("--blocksizes", default="64,128,256")
     ap.add_argument("--configs", default="passthrough,worker,inline")
     ap.add_argument("--model", default=None, help="model (default: the live default)")
+    ap.add_argument("--precision", choices=("int8", "float32"), default="int8",
+                    help="the recurrent model's dense layers per frame (default int8, the live host's default)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
 
@@ -74,7 +76,7 @@ def main(argv=None):
         with JackServer(rate=RATE, period=bs) as srv:
             audio.reinitialize()
             for cfg in args.configs.split(","):
-                r = run_one(cfg, bs, args.seconds, args.model, x)
+                r = run_one(cfg, bs, args.seconds, args.model, x, args.precision)
                 rows.append(r)
                 print(f"  {bs:>4} {cfg:<12} callbacks {r['callbacks']}, dropouts {r['dropouts']}, "
                       f"misses {r['deadline_misses']}", file=sys.stderr, flush=True)
@@ -83,6 +85,7 @@ def main(argv=None):
     hdr = (f"{'block':>5} {'ms':>5} {'config':<12} {'callbacks':>9} {'dropouts':>8} {'misses':>6} {'fallbk':>6} "
            f"{'p50%':>6} {'p99%':>6} {'p99.9%':>7} {'max%':>6} | {'wrk p99%':>8} {'wrk max%':>8} {'latency':>8}")
     print(f"live benchmark: {args.seconds:g} s per run, 48 kHz, JACK dummy backend (period = block), "
+          f"model {args.model or 'default'} ({args.precision}), "
           f"{os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}")
     print(hdr)
     print("-" * len(hdr))

@@ -61,6 +61,8 @@ from rtsep.plugins.separator import VAD_THRESHOLD  # noqa: E402
 DEFAULT_MODELS = ["models/mir1k-protocol.onnx", "models/mir1k-protocol-quality.onnx", "models/release-low.onnx",
                   "models/release-quality.onnx"]
 
+LIVE_MODELS = ["models/mir1k-protocol.onnx", "models/release-low.onnx"]
+
 _W: dict = {}
 
 
@@ -73,12 +75,14 @@ def _init_worker(args_dict):
     _W["seps"] = {}
 
 
-def _separator(path):
+def _separator(path, live=False):
+    """File mode, or ``live``: the live host's path (one call per frame, int8 dense layers)."""
     from rtsep.plugins.separator import Separator
 
-    if path not in _W["seps"]:
-        _W["seps"][path] = Separator(model=path, sample_rate=SR, channels=1, mode="vocals", max_block=4096)
-    return _W["seps"][path]
+    key = (path, live)
+    if key not in _W["seps"]:
+        _W["seps"][key] = Separator(model=path, sample_rate=SR, channels=1, mode="vocals", max_block=4096, live=live)
+    return _W["seps"][key]
 
 
 def _unet(wiener, sample_rate=SR, channels=1):
@@ -149,6 +153,11 @@ def clip_task(task):
             pred = act >= thr
             counts += [np.sum(pred & lab), np.sum(pred & ~lab), np.sum(~pred & lab), np.sum(~pred & ~lab)]
         vad[path] = np.array(counts)
+    for path in args.get("live_models", ()):
+        from rtsep.filemode import separate_array
+
+        res = separate_array(mix[:, None], SR, separator=_separator(path, live=True), blocksize=4096)
+        out[f"live:{path}"] = _score(bss, [res.vocals[:, 0], res.accompaniment[:, 0]])
     for key, wiener in args.get("unet", ()):
         ve, ae = _unet(wiener).separate(mix)
         out[key] = _score(bss, [ve, ae])
@@ -185,6 +194,12 @@ def song_task(args):
     for path, _ in args["song_models"]:
         res = separate_array(mix, sr, model=path, blocksize=4096)
         systems[path] = (res.vocals, res.accompaniment)
+        if path in args.get("live_models", ()):
+            from rtsep.plugins.separator import Separator
+
+            live = Separator(path, sample_rate=sr, channels=mix.shape[1], max_block=4096, live=True)
+            res = separate_array(mix, sr, separator=live, blocksize=4096)
+            systems[f"live:{path}"] = (res.vocals, res.accompaniment)
     for key, wiener in args.get("unet", ()):
         systems[key] = _unet(wiener, sr, mix.shape[1]).separate(mix)
     systems["Mixture"] = (mix, mix)
@@ -212,17 +227,38 @@ def song_task(args):
     return sr, mix.shape, rows
 
 
-def per_frame_ms(path, n=2000):
+def per_frame_ms(path, n=2000, live=False):
+    """Median and p99 ms of one frame: the whole graph (a stereo model with a side), or
+    ``live``: the live host's call (features in Numba from a stereo frame, int8 network)."""
+    from rtsep.dsp.features import mid_side_features, mono_features
     from rtsep.model.onnx_model import MaskModel
 
     mm = MaskModel(path, threads=1)
-    spec = np.random.default_rng(0).standard_normal((1, mm.n_bins, 2)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    spec = rng.standard_normal((1, mm.n_bins, 2)).astype(np.float32)
+    if live:
+        core = mm.enable_live(True)
+        if core is None:
+            return float("nan"), float("nan")
+        stream = (rng.standard_normal((1, 2, mm.n_bins)) + 1j * rng.standard_normal((1, 2, mm.n_bins))).astype(np.complex64)
+        feats = np.zeros((1, core.n_features), np.float32)
+        kernel = mid_side_features if mm.stereo else mono_features
+
+        def run():
+            kernel(stream, 1, 0.5, core.mean, core.std, feats)
+            mm.run_features(feats)
+    elif mm.stereo:
+        def run():
+            mm.run_stereo(spec, spec)
+    else:
+        def run():
+            mm.run(spec)
     for _ in range(200):
-        mm.run(spec)
+        run()
     ts = []
     for _ in range(n):
         t = time.perf_counter()
-        mm.run(spec)
+        run()
         ts.append(time.perf_counter() - t)
     return 1000 * float(np.median(ts)), 1000 * float(np.percentile(ts, 99))
 
@@ -230,6 +266,9 @@ def per_frame_ms(path, n=2000):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
+    p.add_argument("--live", nargs="*", default=LIVE_MODELS, metavar="MODEL",
+                   help="also score these (of --models) through the live host's path: one call per frame, "
+                        "int8 dense layers (default: the two <= 12 ms models; none: --live with no value)")
     p.add_argument("--quick", action="store_true", help="every 8th test clip")
     p.add_argument("--limit", type=int, default=0, help="at most N clips (debugging)")
     p.add_argument("--jobs", type=int, default=2)
@@ -275,13 +314,16 @@ def main(argv=None):
                     methods.append((name, args.rpca_stride if name == "rpca" else args.method_stride))
         except ImportError:
             pass
+    live_models = [m for m in models if any(Path(m) == Path(x) for x in args.live)]
     wargs = dict(data=str(data_dir), mir1k=str(mroot), models=[(m, cards[m].vad_threshold) for m in models],
+                 live_models=live_models,
                  methods=methods, stfts=stfts, mir_eval=args.mir_eval,
                  song_models=[(m, 0) for m in models if "release" in Path(m).stem] or [(m, 0) for m in models[-1:]])
     if not args.no_unet and (REPO / "models" / "unet-2stems.onnx").is_file():
         wargs["unet"] = [("unet-2stems", False)] + ([] if args.no_unet_wiener else [("unet-2stems + Wiener", True)])
 
     timing = {m: per_frame_ms(m) for m in models}
+    timing.update({f"live:{m}": per_frame_ms(m, live=True) for m in live_models})
     t0 = time.time()
     from tqdm import tqdm
 
@@ -361,6 +403,10 @@ def main(argv=None):
         c = cards[m]
         note = "" if "protocol" in Path(m).stem else " (trained on test-set singers: not a protocol result)"
         lines.append(fmt_row(f"**{Path(m).name}**{note}", f"{c.latency_ms:.2f} ms", r, r["clips"]))
+        if m in live_models:
+            r, _, _ = agg(f"live:{m}")
+            lines.append(fmt_row(f"{Path(m).name}, live path (one call per frame, int8 dense layers){note}",
+                                 f"{c.latency_ms:.2f} ms", r, r["clips"]))
     for key, wiener in wargs.get("unet", ()):
         r, _, _ = agg(key)
         lines.append(fmt_row(f"**{key}** (Spleeter's pretrained U-Net, Deezer's own training data: not a protocol "
@@ -406,6 +452,10 @@ def main(argv=None):
         lines.append(f"| {Path(m).name} | {c.n_fft}/{c.hop}/{c.synthesis_len} @ {c.sample_rate} Hz | "
                      f"{c.latency_samples} samples = {c.latency_ms:.2f} ms | {c.extra.get('params', '?')} | "
                      f"{timing[m][0]:.3f} / {timing[m][1]:.3f} ms |")
+        if m in live_models:
+            t = timing[f"live:{m}"]
+            lines.append(f"| {Path(m).name}, live path (features in Numba, int8 dense layers) | | | | "
+                         f"{t[0]:.3f} / {t[1]:.3f} ms |")
 
     if song is not None:
         sr, shape, rows = song
@@ -420,6 +470,8 @@ def main(argv=None):
                              f"{f(c2)} |")
         for key, rr in rows.items():
             label = Path(key).name if key.endswith(".onnx") else key.replace("method:", "rtsep.methods ")
+            if key.startswith("live:"):
+                label = f"{Path(key[5:]).name}, live path (int8)"
             (a1, b1, c1), (a2, b2, c2) = rr[0], rr[1]
             lines.append(f"| {label} | {f(a1)} | {f(b1)} | {f(c1)} | {f(a2)} | {f(b2)} | {f(c2)} |")
 

@@ -71,6 +71,7 @@ def test_separator_in_a_spec_adds_its_latency(placeholder_model):
     ("pitch_shift(2)", "cannot run in a stream"),
     ("drywet(3)", "must be a plugin call"),
     ("separator(mode='loud')", "mode must be one of"),
+    ("separator(precision='int4')", "precision must be one of"),
     ("vst3('/no/such/plugin.vst3')", "no VST3 plugin"),
     ("gain(0)" + ", gain(0)" * 1000, "characters long"),
 ])

@@ -1,6 +1,7 @@
 """The separator plugin: modes, rates, channels, streaming == offline, no allocation."""
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,8 +91,11 @@ def test_nan_input_gives_finite_output(placeholder_model):
 
 
 @pytest.mark.parametrize("block", [128, 2048])  # 2048 at 48 kHz: 7 model frames per block
-def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block):
-    sep = Separator(placeholder_model, sample_rate=48000, channels=2, max_block=block, live=True)
+@pytest.mark.parametrize("model", ["placeholder", "release-low.onnx"])  # whole graph; features + int8 network
+def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block, model):
+    path = placeholder_model if model == "placeholder" else Path(__file__).resolve().parents[1] / "models" / model
+    sep = Separator(path, sample_rate=48000, channels=2, max_block=block, live=True)
+    assert (sep._live_core is None) == (model == "placeholder")
     x = (0.1 * rng.standard_normal((block, 2))).astype(np.float32)
     for _ in range(20):
         sep.process(x)

@@ -279,10 +279,20 @@ def test_separator_feeds_a_stereo_model_both_channels(stereo_model):
     assert not np.allclose(st.vocals[:, 0], st.vocals[:, 1], atol=1e-3)
     lat = st.latency_samples
     np.testing.assert_allclose(st.vocals + st.accompaniment, x, atol=1e-5)
-    # live (one bound model call per frame, 128-frame blocks) gives the file-mode result
-    live = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", live=True, max_block=128)
+    # live (one bound model call per frame, 128-frame blocks) in float32 gives the file-mode result
+    live = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", live=True, max_block=128,
+                     precision="float32")
+    assert live.describe()["network_precision"] == "float32"
     out = np.concatenate([np.array(live.process(x[i:i + 128])) for i in range(0, len(x), 128)])
     np.testing.assert_allclose(out[lat:], st.vocals[:len(x) - lat], atol=1e-5)
+    # the live host's default, int8 dense layers: close to it, not equal
+    live = Separator(stereo_model, sample_rate=48000, channels=2, mode="vocals", live=True, max_block=128)
+    assert live.describe()["network_precision"] == "int8 dense layers"
+    out = np.concatenate([np.array(live.process(x[i:i + 128])) for i in range(0, len(x), 128)])
+    ref = st.vocals[:len(x) - lat]
+    err_db = 10 * np.log10(np.sum(ref ** 2) / np.sum((out[lat:] - ref) ** 2))
+    print("int8 live against file mode:", err_db, "dB")
+    assert 20.0 < err_db < 200.0
 
 
 def test_separator_stereo_path_equals_the_torch_model_through_the_engine_stft(stereo_model):

@@ -17,7 +17,8 @@ from .stats import StreamStats
 
 
 def build_processor(sample_rate: int, channels: int, blocksize: int, *, mode: str, vocals_db: float,
-                    accompaniment_db: float, model, operating_point: str, method: str, switchable: bool):
+                    accompaniment_db: float, model, operating_point: str, method: str, switchable: bool,
+                    precision: str = "int8"):
     """``(plugin, separator or None)`` for a method ("net" or a classic live method)."""
     max_block = max(blocksize, 1024)
     if method != "net":
@@ -30,7 +31,8 @@ def build_processor(sample_rate: int, channels: int, blocksize: int, *, mode: st
     from ..plugins.separator import Separator
 
     kw = dict(sample_rate=sample_rate, channels=channels, mode="karaoke" if mode == "bypass" else mode,
-              vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max_block, live=True)
+              vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max_block, live=True,
+              precision=precision)
     if switchable and model is None:
         from ..plugins.switch import OperatingPointSwitch
 

@@ -67,6 +67,8 @@ class LiveHost:
         switchable: chain engine: run both default models side by side (see docs/live.md).
         operating_point: default-model choice of the chain engine, "low" or "quality".
         worker: chain engine on a worker thread (one block of hand-off; dry fallback).
+        precision: chain engine: the recurrent model's dense layers per frame, "int8"
+            (default) or "float32" (see :class:`~rtsep.plugins.separator.Separator`).
         mic, mic_channel, mic_db, voice_chain: mix the input device's channel
             ``mic_channel`` into the output through ``voice_chain`` (a spec string or a
             :class:`~rtsep.plugins.Chain`); needs a ``source``.
@@ -88,7 +90,8 @@ class LiveHost:
                  taps_seconds: float = 4.0, latency: str | float = "low", realtime: bool = True,
                  keep_input: bool = False, method: str = "net", switchable: bool = False,
                  engine: str = "auto", mic: bool = False, mic_channel: int = 0, mic_db: float = 0.0,
-                 voice_chain=None, pitch_guide: bool | None = None, ahead_seconds: float = 30.0, stems=None):
+                 voice_chain=None, pitch_guide: bool | None = None, ahead_seconds: float = 30.0, stems=None,
+                 precision: str = "int8"):
         if mode not in MODES:
             raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
         if blocksize < 1 or blocksize > 8192:
@@ -159,7 +162,7 @@ class LiveHost:
                 processor, sep = build_processor(rate, self.channels, self.blocksize, mode=mode,
                                                  vocals_db=vocals_db, accompaniment_db=accompaniment_db,
                                                  model=model, operating_point=point, method=method,
-                                                 switchable=switchable)
+                                                 switchable=switchable, precision=precision)
             else:
                 sep = None
             self.engine = ChainEngine(processor, sep, rate, self.blocksize, self.channels, self.stats,

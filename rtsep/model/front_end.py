@@ -1,10 +1,11 @@
-"""The mask network without its feature front end: the part ONNX Runtime runs in file mode.
+"""The mask network without its feature front end: the part ONNX Runtime runs.
 
 An rtsep model file computes its input features inside the graph (rtsep.train.model), so one
 file serves every caller. In file mode, where the network sees ~170 frames a second of a whole
 song, those element-wise passes over ``(time, bins, 2)`` tensors cost ONNX Runtime more than the
-recurrent layers; :mod:`rtsep.dsp.features` computes the same features in one fused pass. This
-module cuts the graph at the encoder's input: :func:`cut_core` returns the rest as a model of
+recurrent layers; :mod:`rtsep.dsp.features` computes the same features in one fused pass. In the
+live host, one frame per call, they are a tenth of the call (about 30 of the stereo model's 69
+nodes; rtsep.model.live_core runs the rest). This module cuts the graph at the encoder's input: :func:`cut_core` returns the rest as a model of
 its own (features and recurrent state in; masks, activity and state out) with the feature
 constants read from the file. Only models whose ``features`` metadata names one of the two known front
 ends are cut, and :class:`rtsep.model.onnx_model.MaskModel` checks the cut against the whole
@@ -24,8 +25,9 @@ STEREO_FEATURES = ("mid-side: log mid power, side share |S|^2/(|M|^2+|S|^2) and 
 
 @dataclass
 class NetworkCore:
-    """The graph after the features, in two parts: the encoder (a dense layer, no state) and
-    the rest, so that a second thread can run the encoder of the next block.
+    """The graph after the features: whole (the live host's one-frame calls) and in two parts,
+    the encoder (a dense layer, no state) and the rest, so that in file mode a second thread
+    can run the encoder of the next block.
 
     Attributes:
         encoder_bytes: serialised ONNX model: ``features`` ``(1, time, n_features)`` float32 ->
@@ -35,6 +37,9 @@ class NetworkCore:
         mean, std: ``(bins,)`` float32 feature normalisation of the log power.
         n_features: ``bins`` (mono) or ``3 * bins`` (mid/side).
         n_encoded: width of the encoder's output.
+        network_bytes: serialised ONNX model: ``features`` and ``state_K`` in, the whole
+            model's outputs out (encoder and rest in one graph).
+        features_input: the name of that graph's features input.
     """
 
     encoder_bytes: bytes
@@ -43,6 +48,8 @@ class NetworkCore:
     std: np.ndarray
     n_features: int
     n_encoded: int
+    network_bytes: bytes = b""
+    features_input: str = "features"
 
 
 def _subgraph(onnx, model, inputs: dict, outputs: list, name: str) -> bytes | None:
@@ -106,6 +113,7 @@ def cut_core(path: str, n_bins: int, stereo: bool, features: str) -> NetworkCore
     outputs = [o.name for o in g.output]
     encoder = _subgraph(onnx, model, {features_in: ["batch", "time", n_features]}, [encoded], "encoder")
     rest = _subgraph(onnx, model, {encoded: ["batch", "time", n_encoded]}, outputs, "core")
-    if encoder is None or rest is None:
+    network = _subgraph(onnx, model, {features_in: ["batch", "time", n_features]}, outputs, "network")
+    if encoder is None or rest is None or network is None:
         return None
-    return NetworkCore(encoder, rest, mean, std, n_features, n_encoded)
+    return NetworkCore(encoder, rest, mean, std, n_features, n_encoded, network, features_in)

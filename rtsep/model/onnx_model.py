@@ -41,6 +41,12 @@ import numpy as np
 from ..errors import ModelError
 
 REQUIRED_META = ("sample_rate", "n_fft", "hop", "synthesis_len")
+# int8 dense layers (live host) against float32 on the load-time check's random spectra
+# (100 dB of range, harsher than music): the mean mask or activity difference accepted (the
+# shipped models give 0.002-0.012; single values differ by up to 0.1, and by up to 0.5 for an
+# untrained net whose outputs sit on the sigmoid's slope). A real fault (a wrong cut, a
+# broken quantization) moves the mean far more.
+INT8_TOLERANCE = (1.0, 0.02)
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class MaskModel:
         self._check_io()
         self._init_buffers()
         self._core = self._enc_sess = self._core_sess = None
+        self._live = None  # (core, bound one-frame session on features) after enable_live
+        self.live_precision = None
 
     def _read_card(self, path: str) -> ModelCard:
         meta = dict(self._sess.get_modelmeta().custom_metadata_map)
@@ -180,14 +188,20 @@ class MaskModel:
         b.bind_cpu_input("spec", self._spec1)
         if self.stereo:
             b.bind_cpu_input("side", self._side1)
+        self._bind_outputs(b)
+        self._binding = b
+        self._run_opts = ort.RunOptions()
+
+    def _bind_outputs(self, b) -> None:
+        """Bind the one-frame outputs and the recurrent state of an io binding ``b`` to this
+        model's buffers (the whole graph's and the live network's share them)."""
+        if self.stereo:
             b.bind_output("side_mask", "cpu", 0, np.float32, list(self._side_mask1.shape), self._side_mask1.ctypes.data)
         for name, s_in, s_out in zip(self._state_names, self._states, self._states_next):
             b.bind_cpu_input(name, s_in)
             b.bind_output(name + "_out", "cpu", 0, np.float32, list(s_out.shape), s_out.ctypes.data)
         b.bind_output("mask", "cpu", 0, np.float32, list(self._mask1.shape), self._mask1.ctypes.data)
         b.bind_output("vad", "cpu", 0, np.float32, list(self._vad1.shape), self._vad1.ctypes.data)
-        self._binding = b
-        self._run_opts = ort.RunOptions()
 
     @property
     def n_bins(self) -> int:
@@ -222,21 +236,27 @@ class MaskModel:
         self._enc_sess, self._enc_in = enc, enc.get_inputs()[0].name
         self._core_sess = rest
         self._core_in = next(i.name for i in rest.get_inputs() if not i.name.startswith("state_"))
-        if not self._core_matches():
+
+        def run_cut(feats):
+            encoded = np.zeros((len(feats), core.n_encoded), np.float32)
+            self.encode(feats, encoded)
+            return self.run_encoded(encoded)
+
+        if not self._cut_matches(core, run_cut, (1e-4, 1e-4)):
             self._core = self._enc_sess = self._core_sess = None
         self.reset()
         return self._core
 
-    def _core_matches(self, frames: int = 24) -> bool:
-        """Whole graph and cut graph agree (masks and activity within 1e-4) on a random
-        two-channel spectrum spanning 100 dB, from zero state."""
+    def _cut_matches(self, core, run_cut, tolerance: tuple[float, float], frames: int = 24) -> bool:
+        """Whole graph and ``run_cut`` (``(frames, n_features)`` features -> the outputs)
+        agree on a random two-channel spectrum spanning 100 dB, from zero state: masks and
+        activity within ``tolerance`` = (largest, mean) absolute difference."""
         from ..dsp.features import mid_side_features, mono_features
 
         rng = np.random.default_rng(0)
         f = self.card.n_bins
         mag = 10.0 ** rng.uniform(-4, 1, (frames, 2, f))
         spec = (mag * np.exp(2j * np.pi * rng.random((frames, 2, f)))).astype(np.complex64)
-        core = self._core
         feats = np.zeros((frames, core.n_features), np.float32)
 
         def ri(z):  # (frames, bins) complex -> the graph's (frames, bins, 2) real, imag
@@ -252,10 +272,9 @@ class MaskModel:
             mono_features(spec, frames, 0.5, core.mean, core.std, feats)
         whole = [np.array(a) for a in whole]
         self.reset()
-        encoded = np.zeros((frames, core.n_encoded), np.float32)
-        self.encode(feats, encoded)
-        cut = self.run_encoded(encoded)
-        return all(a.shape == b.shape and float(np.max(np.abs(a - b))) <= 1e-4 for a, b in zip(whole, cut))
+        cut = run_cut(feats)
+        return all(a.shape == b.shape and float(np.max(np.abs(a - b))) <= tolerance[0]
+                   and float(np.mean(np.abs(a - b))) <= tolerance[1] for a, b in zip(whole, cut))
 
     def encode(self, feats: np.ndarray, out: np.ndarray) -> None:
         """The encoder (after :meth:`enable_core`): ``(time, n_features)`` features ->
@@ -270,6 +289,59 @@ class MaskModel:
         if self.stereo:
             return res["mask"][0], res["side_mask"][0], res["vad"][0]
         return res["mask"][0], res["vad"][0]
+
+    # --- live host: features outside the graph, one frame per call, int8 dense layers -----
+    def enable_live(self, int8: bool = True, threads: int = 1):
+        """Prepare :meth:`run_features` (the live host's one-frame calls): the network after
+        its features in one session, with bound buffers, its dense layers in int8 if ``int8``
+        (rtsep.model.int8). Checked on random spectra against the whole graph run frame by
+        frame (float: within 1e-4; int8: masks within ``INT8_TOLERANCE``). Returns the
+        :class:`~rtsep.model.front_end.NetworkCore` or ``None``: keep using :meth:`run` /
+        :meth:`run_stereo`. Sets ``live_precision`` ("int8 dense layers" or "float32")."""
+        from .front_end import cut_core
+
+        card = self.card
+        try:
+            core = cut_core(card.path, card.n_bins, self.stereo, card.extra.get("features", ""))
+            if core is None:
+                return None
+            graph = core.network_bytes
+            if int8:
+                from .int8 import int8_dense
+
+                graph = int8_dense(graph)
+            sess = _session(graph, threads)
+        except Exception:  # a graph we cannot cut or quantize keeps the whole graph
+            return None
+        self._feat1 = np.zeros((1, 1, core.n_features), dtype=np.float32)
+        b = sess.io_binding()
+        b.bind_cpu_input(core.features_input, self._feat1)
+        self._bind_outputs(b)
+        self._live = (core, sess, b)
+        ok = self._cut_matches(core, self._run_live_batch, INT8_TOLERANCE if int8 else (1e-4, 1e-4))
+        self.reset()  # the check ran frames through the state
+        if not ok:
+            self._live = None
+            return None
+        self.live_precision = "int8 dense layers" if int8 else "float32"
+        return core
+
+    def run_features(self, feats: np.ndarray) -> tuple:
+        """One frame of features ``(1, n_features)`` (after :meth:`enable_live`) -> ``mask``,
+        (``side_mask`` for a stereo model,) ``vad``: views of bound buffers, as :meth:`run`
+        / :meth:`run_stereo` give for one frame; the same recurrent state as theirs."""
+        self._feat1[0] = feats
+        self._live[1].run_with_iobinding(self._live[2], self._run_opts)
+        for s, s_next in zip(self._states, self._states_next):
+            s[:] = s_next
+        if self.stereo:
+            return self._mask1_out, self._side_mask1_out, self._vad1_out
+        return self._mask1_out, self._vad1_out
+
+    def _run_live_batch(self, feats: np.ndarray) -> list:
+        """:meth:`run_features` frame by frame over ``(time, n_features)``; stacked copies."""
+        outs = [[np.array(a) for a in self.run_features(feats[t:t + 1])] for t in range(len(feats))]
+        return [np.concatenate(parts) for parts in zip(*outs)]
 
     def run(self, spec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run ``(time, bins, 2)`` frames; returns ``mask (time, bins)``, ``vad (time,)``."""

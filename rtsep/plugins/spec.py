@@ -14,7 +14,7 @@ line before any audio runs.
 Names: ``lv2(uri, **ports)``, ``vst3(path, **params)``, the pedalboard effects of
 :data:`rtsep.plugins.pedal.BUILTINS` (``reverb``, ``compressor``, ``delay``, ``eq``...),
 and rtsep's processors ``gain(db)``, ``separator(mode=..., latency=..., model=...,
-vocals_db=..., accompaniment_db=...)`` and ``drywet(plugin, wet=...)``.
+vocals_db=..., accompaniment_db=..., precision=...)`` and ``drywet(plugin, wet=...)``.
 """
 
 from __future__ import annotations
@@ -154,7 +154,8 @@ def _gain(ctx: Context, db=0.0):
     return Gain(_number("gain: db", db, -120.0, 60.0), channels=ctx.channels, max_block=ctx.max_block)
 
 
-def _separator(ctx: Context, mode="karaoke", latency="low", model=None, vocals_db=0.0, accompaniment_db=0.0):
+def _separator(ctx: Context, mode="karaoke", latency="low", model=None, vocals_db=0.0, accompaniment_db=0.0,
+               precision="int8"):
     from .separator import MODES, Separator
 
     if model is not None and not isinstance(model, str):
@@ -164,7 +165,8 @@ def _separator(ctx: Context, mode="karaoke", latency="low", model=None, vocals_d
                      latency=_choice("separator: latency", latency, ("low", "quality")),
                      vocals_db=_number("separator: vocals_db", vocals_db, -120.0, 24.0),
                      accompaniment_db=_number("separator: accompaniment_db", accompaniment_db, -120.0, 24.0),
-                     max_block=ctx.max_block, live=ctx.live)
+                     max_block=ctx.max_block, live=ctx.live,
+                     precision=_choice("separator: precision", precision, ("int8", "float32")))
 
 
 def _drywet(ctx: Context, plugin, wet=1.0, fade_ms=10.0):

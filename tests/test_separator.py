@@ -94,8 +94,13 @@ def test_nan_input_gives_finite_output(placeholder_model):
 @pytest.mark.parametrize("model", ["placeholder", "release-low.onnx"])  # whole graph; features + int8 network
 def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block, model):
     path = placeholder_model if model == "placeholder" else Path(__file__).resolve().parents[1] / "models" / model
-    sep = Separator(path, sample_rate=48000, channels=2, max_block=block, live=True)
+    sep = streams_without_allocating(path, rng, block)
     assert (sep._live_core is None) == (model == "placeholder")
+
+
+def streams_without_allocating(path, rng, block):
+    """A live separator on ``path`` streams 300 blocks of ``block`` frames allocating < 1 kB."""
+    sep = Separator(path, sample_rate=48000, channels=2, max_block=block, live=True)
     x = (0.1 * rng.standard_normal((block, 2))).astype(np.float32)
     for _ in range(20):
         sep.process(x)
@@ -107,6 +112,7 @@ def test_live_block_path_allocates_no_arrays(placeholder_model, rng, block, mode
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak - base < 1024, f"{peak - base} bytes allocated while streaming"  # one 128x2 block is 1 kB
+    return sep
 
 
 def test_live_and_file_model_paths_give_the_same_output(placeholder_model, rng):

@@ -326,9 +326,9 @@ def test_separator_stereo_path_equals_the_torch_model_through_the_engine_stft(st
 
 @pytest.mark.parametrize("block", [128, 2048])
 def test_stereo_live_path_allocates_no_arrays(stereo_model, block):
-    from test_separator import test_live_block_path_allocates_no_arrays as streams_without_allocating
+    from test_separator import streams_without_allocating
 
-    # random L and R: the side is not zero, the mid/side kernels and run_stereo run every frame
+    # random L and R: the side is not zero; the mid/side features and the network run every frame
     streams_without_allocating(stereo_model, np.random.default_rng(0), block)
 
 

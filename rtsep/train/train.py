@@ -101,6 +101,9 @@ def parse_args(argv=None):
     p.add_argument("--state", default=None,
                    help="one resumable file for the whole run (weights, best weights, optimiser, random "
                         "states, history), replaced at every save; instead of workdir/last.pt and best.pt")
+    p.add_argument("--distill", default=None, metavar="MODEL",
+                   help="a trained mono look-ahead model whose vocals are a second target (rtsep.train.distill)")
+    p.add_argument("--distill-weight", type=float, default=0.5, help="weight of the --distill term")
     p.add_argument("--name", default=None)
     p.add_argument("--export-only", action="store_true", help="export the best weights (workdir/best.pt or "
                    "--state) and exit")
@@ -296,7 +299,8 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                          config=args.config, split=args.split, train_clips=len(train_names),
                          val_clips=len(val_names), batch=args.batch, crop_seconds=args.seconds, lr=args.lr,
                          seed=args.seed, loss="-SDR(vocal)-SDR(accomp) through the engine ISTFT + "
-                         f"{args.vad_weight}*BCE(vad)", extra_accompaniment=bool(extra is not None),
+                         f"{args.vad_weight}*BCE(vad)" + (f" + {args.distill_weight}*-SDR(vocal, teacher's vocal "
+                                                          f"from {args.distill})" if args.distill else ""), extra_accompaniment=bool(extra is not None),
                          extra_prob=args.extra_prob if extra is not None else 0.0, dropout=args.dropout,
                          same_clip_prob=args.same_clip, ema_decay=args.ema, procs=args.procs,
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
@@ -362,6 +366,11 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     run = dict(loss=0.0, sv=0.0, sa=0.0, bce=0.0, n=0)
     cpu_last = time.process_time()
     trim = stft.m - stft.hop
+    teacher = None
+    if args.distill:
+        from .distill import Teacher
+
+        teacher = Teacher(args.distill)
     pbar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {name}",
                 mininterval=5.0, disable=not lead)
     net.train()
@@ -436,11 +445,16 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
 
         sdr_v = neg_sdr(flat(yv), flat(v))
         sdr_a = neg_sdr(flat(ya), flat(a))
+        l_kd = torch.zeros(())
+        if teacher is not None:
+            tv = teacher.vocals(v + a)
+            ks = slice(0, min(sl.stop, tv.shape[-1] - teacher.tail))
+            l_kd = neg_sdr(yv[..., ks].reshape(b, -1), tv[..., ks].reshape(b, -1)).mean()
         centres = torch.arange(n_frames) * stft.hop + stft.hop - stft.m // 2
         target = torch.from_numpy(lab)[:, centres].float()
         keep = n_frames - lookahead
         l_bce = bce(vad[:, :keep].clamp(1e-6, 1 - 1e-6), target[:, :keep])
-        loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce
+        loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce + args.distill_weight * l_kd
         opt.zero_grad(set_to_none=True)
         loss.backward()
         sync.average_gradients(net.parameters())  # identical updates on every process

@@ -155,6 +155,12 @@ def test_info_json(placeholder_model):
     d = json.loads(proc.stdout.strip().splitlines()[-1])
     assert d["sample_rate"] == 44100 and d["latency_samples"] == 527
     assert abs(d["latency_ms"] - 527 / 44.1) < 1e-9
+    assert d["network_precision"] == "float32"  # the placeholder has no known front end: whole graph
+    proc = run_cli("info", "--json")  # the default live model
+    d = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and d["network_precision"] == "int8 dense layers"
+    proc = run_cli("info", "--precision", "float32")
+    assert proc.returncode == 0 and "live network : float32" in proc.stdout
 
 
 def test_demo_runs_and_writes_stems_and_a_picture(tmp_path):

@@ -15,6 +15,8 @@ def add_parser(sub):
                    help="operating point whose default model to show (default low: live input)")
     p.add_argument("--samplerate", type=int, default=48000, help="stream rate to describe (default 48000)")
     p.add_argument("--channels", type=int, default=2, help="stream channels (default 2)")
+    p.add_argument("--precision", choices=("int8", "float32"), default="int8",
+                   help="the live host's network precision to describe (as `rtsep live --precision`)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -24,7 +26,9 @@ def run(args) -> int:
         return _unet_info(args)
     from ..plugins.separator import Separator  # Numba: only for a recurrent model
 
-    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels, latency=args.latency)
+    # as the live host builds it: one call per frame, the network in --precision
+    sep = Separator(model=args.model, sample_rate=args.samplerate, channels=args.channels, latency=args.latency,
+                    live=True, precision=args.precision, max_block=1024)
     d = sep.describe()
     d["chain"] = ["Separator"]
     d["operating_point"] = "custom model" if args.model else args.latency
@@ -46,6 +50,7 @@ def run(args) -> int:
     print(f"stream STFT  : {s['window']} window, n_fft {s['n_fft']}, hop {s['hop']}, "
           f"synthesis {s['synthesis_len']}")
     print(f"latency      : {d['latency_samples']} samples = {d['latency_ms']:.2f} ms (algorithmic)")
+    print(f"live network : {d['network_precision']} (one call per frame; files: float32)")
     return 0
 
 

@@ -180,8 +180,8 @@ class Separator(Plugin):
         if live:  # an int8 network that fails its load-time check falls back to float32
             self._live_core = ((precision == "int8" and self.model.enable_live(True, threads))
                                or self.model.enable_live(False, threads))
-        n_features = (core or self._live_core).n_features if (core or self._live_core) else 1
-        self._feat = np.zeros((frames, n_features), np.float32)
+        cut = core or self._live_core
+        self._feat = np.zeros((frames, cut.n_features) if cut else (1, 1), np.float32)
         self._enc_b = tuple(np.zeros((frames, core.n_encoded) if core else (1, 1), np.float32) for _ in range(pair))
         self._side_in_b = (self._side_in,) + tuple(np.zeros_like(self._side_in) for _ in range(pair - 1))
         self._mask_b = (self._mask,) + tuple(np.zeros_like(self._mask) for _ in range(pair - 1))

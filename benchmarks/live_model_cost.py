@@ -48,12 +48,13 @@ def mono_model(tmp: str) -> str | None:
     return str(out)
 
 
-def make(path: str, how: str):
-    """A live separator; ``how``: "whole" (the whole float graph), "float32" or "int8"."""
+def make(path: str, how: str, block: int):
+    """A live separator for ``block``-frame blocks; ``how``: "whole" (the whole float graph),
+    "float32" or "int8"."""
     from rtsep.model.onnx_model import MaskModel
     from rtsep.plugins.separator import Separator
 
-    kw = dict(sample_rate=RATE, channels=2, mode="karaoke", max_block=ARGS.block, live=True)
+    kw = dict(sample_rate=RATE, channels=2, mode="karaoke", max_block=block, live=True)
     if how != "whole":
         sep = Separator(path, precision=how, **kw)
         assert sep.describe()["network_precision"] == ("int8 dense layers" if how == "int8" else "float32")
@@ -79,16 +80,12 @@ def time_blocks(sep, x, block, warm_s=2.0):
     return ts[warm:] * 1e3
 
 
-ARGS = None
-
-
 def main(argv=None):
-    global ARGS
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--block", type=int, default=128)
-    ARGS = ap.parse_args(argv)
+    args = ap.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     stereo = str(REPO / "models" / "release-low.onnx")
@@ -99,17 +96,17 @@ def main(argv=None):
             ("stereo release-low, features in Numba, float32", stereo, "float32"),
             ("stereo release-low, features in Numba, int8 dense layers", stereo, "int8"),
         ]
-        seps = [make(path, how) for _, path, how in rows]
-        x = song(ARGS.seconds)
+        seps = [make(path, how, args.block) for _, path, how in rows]
+        x = song(args.seconds)
         times = [[] for _ in rows]
-        for _ in range(ARGS.rounds):
+        for _ in range(args.rounds):
             for k, sep in enumerate(seps):
-                times[k].append(time_blocks(sep, x, ARGS.block))
-    period = 1e3 * ARGS.block / RATE
+                times[k].append(time_blocks(sep, x, args.block))
+    period = 1e3 * args.block / RATE
     times = [np.concatenate(t) for t in times]
     ref = times[0]
-    print(f"live separator per {ARGS.block}-frame block at {RATE} Hz, stereo ({period:.2f} ms period), one core; "
-          f"{ARGS.rounds} interleaved rounds of {ARGS.seconds:g} s; reference: the first row")
+    print(f"live separator per {args.block}-frame block at {RATE} Hz, stereo ({period:.2f} ms period), one core; "
+          f"{args.rounds} interleaved rounds of {args.seconds:g} s; reference: the first row")
     hdr = f"{'path':<58} {'mean':>6} {'p50':>6} {'p99':>6} {'p99.9':>6} {'max':>6}  {'p99 %':>6}  {'mean/ref':>8} {'p99/ref':>7}"
     print(hdr)
     print("-" * len(hdr))

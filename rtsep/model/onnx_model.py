@@ -216,17 +216,21 @@ class MaskModel:
         for s in self._states:
             s[:] = 0.0
 
+    def _cut_core(self):
+        """This model's graph after its features (rtsep.model.front_end.cut_core), or ``None``."""
+        from .front_end import cut_core
+
+        card = self.card
+        return cut_core(card.path, card.n_bins, self.stereo, card.extra.get("features", ""))
+
     # --- file mode: features outside the graph ------------------------------------
     def enable_core(self, threads: int = 1):
         """Prepare :meth:`encode` and :meth:`run_encoded` (file mode): the network after its
         features, cut in two sessions (rtsep.model.front_end), checked against the whole
         graph on random spectra. Returns the :class:`~rtsep.model.front_end.NetworkCore` (its
         ``mean``, ``std``, ``n_features`` and ``n_encoded``) or ``None``: keep using :meth:`run`."""
-        from .front_end import cut_core
-
-        card = self.card
         try:
-            core = cut_core(card.path, card.n_bins, self.stereo, card.extra.get("features", ""))
+            core = self._cut_core()
             if core is None:
                 return None
             enc, rest = _session(core.encoder_bytes, threads), _session(core.model_bytes, threads)
@@ -298,11 +302,8 @@ class MaskModel:
         frame (float: within 1e-4; int8: masks within ``INT8_TOLERANCE``). Returns the
         :class:`~rtsep.model.front_end.NetworkCore` or ``None``: keep using :meth:`run` /
         :meth:`run_stereo`. Sets ``live_precision`` ("int8 dense layers" or "float32")."""
-        from .front_end import cut_core
-
-        card = self.card
         try:
-            core = cut_core(card.path, card.n_bins, self.stereo, card.extra.get("features", ""))
+            core = self._cut_core()
             if core is None:
                 return None
             graph = core.network_bytes

@@ -1,8 +1,9 @@
 """Output modes of a separator, importable without the engine (Numba) behind it.
 
-``MODES``: what :class:`rtsep.plugins.separator.Separator` outputs; ``HOST_MODES`` adds the live
-host's latency-matched dry ``bypass``.
+``MODES``: what every separator outputs; ``HOST_MODES`` adds the live host's latency-matched
+dry ``bypass``. Defined with the controls that validate them, :mod:`rtsep.plugins.stems`.
 """
 
-MODES = ("karaoke", "vocals", "mix")
-HOST_MODES = MODES + ("bypass",)
+from .stems import HOST_MODES, MODES
+
+__all__ = ["MODES", "HOST_MODES"]

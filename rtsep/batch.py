@@ -307,7 +307,9 @@ def run_job(paths: Iterable[str | os.PathLike], spec: JobSpec, backend, progress
     """Run every file of the job on ``backend``; one progress bar, one line per failure.
 
     Args:
-        paths: input files (made absolute: workers read them in place).
+        paths: input files, made absolute but not resolved: a symbolic link stays the link, so
+            its outputs are named after it (``OUT/<link name>/``) as in a local run; workers
+            open the link in place.
         backend: an object with ``name``, ``workers`` and ``run(paths, spec)`` yielding
             :class:`FileOutcome` as tasks finish.
         err: where failure lines go (default ``sys.stderr``).
@@ -315,7 +317,7 @@ def run_job(paths: Iterable[str | os.PathLike], spec: JobSpec, backend, progress
     from tqdm import tqdm
 
     err = err or sys.stderr
-    paths = [str(Path(p).resolve()) for p in paths]
+    paths = [str(Path(p).absolute()) for p in paths]  # not resolve(): that would name outputs after link targets
     t0 = time.perf_counter()
     outcomes: list[FileOutcome] = []
     bar = tqdm(total=len(paths), unit="file", desc="separating", disable=None if progress else True, file=err)

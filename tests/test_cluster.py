@@ -83,6 +83,60 @@ def total_audio_s() -> float:
     return sum(int(rate * seconds) / rate for rate, _, seconds in INPUTS.values())
 
 
+# --- a folder of symbolic links: outputs are named after the links, whatever runs the job ------
+
+LINKS = ("alpha", "beta", "gamma")  # each a link to <song>/mixture.wav: every target has one name
+
+
+def linked_catalogue(root: Path, rng: np.random.Generator) -> Path:
+    """``root/links/{alpha,beta,gamma}.wav``: a relative link, an absolute link and a link to a
+    link, each ending at ``root/songs/<name>/mixture.wav`` (a catalogue of links to stems folders)."""
+    links, other = root / "links", root / "other"
+    links.mkdir()
+    other.mkdir()
+    for k, name in enumerate(LINKS):
+        song = root / "songs" / name
+        song.mkdir(parents=True)
+        rate, channels = ((16000, 1), (44100, 2), (22050, 1))[k]
+        n = int(rate * (2.0 + k))
+        sf.write(song / "mixture.wav", (0.1 * rng.standard_normal((n, channels))).astype(np.float32), rate)
+    (links / "alpha.wav").symlink_to(Path("..") / "songs" / "alpha" / "mixture.wav")
+    (links / "beta.wav").symlink_to(root / "songs" / "beta" / "mixture.wav")
+    (other / "g.wav").symlink_to(root / "songs" / "gamma" / "mixture.wav")
+    (links / "gamma.wav").symlink_to(other / "g.wav")
+    return links
+
+
+def assert_named_after_links(out: Path, reference: Path | None = None) -> None:
+    """``out`` holds one folder per link, named after the link, with both stems (equal to the
+    ``reference`` run's when given), and nothing named after the targets."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(LINKS)
+    for name in LINKS:
+        for stem in ("vocals", "accompaniment"):
+            got, _ = sf.read(out / name / f"{stem}.wav", dtype="float32", always_2d=True)
+            if reference is not None:
+                ref, _ = sf.read(reference / name / f"{stem}.wav", dtype="float32", always_2d=True)
+                assert np.array_equal(ref, got), f"{name}/{stem} differs from the local run"
+
+
+def test_links_name_outputs_alike_in_a_local_run_a_job_and_worker_processes(tmp_path, rng, placeholder_model):
+    """A plain run, ``--json`` (a job in this process) and ``--workers 2`` all write
+    OUT/<link name>/, not OUT/mixture/ three times over (the job used to resolve the links)."""
+    links = linked_catalogue(tmp_path, rng)
+    model = ("--model", str(placeholder_model), "--quiet")
+    local = tmp_path / "local"
+    proc = run_cli("separate", str(links), "-o", str(local), *model, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    assert_named_after_links(local)
+    for extra in (("--json",), ("--workers", "2", "--json")):
+        out = tmp_path / ("out" + "".join(extra))
+        proc = run_cli("separate", str(links), "-o", str(out), *model, *extra, timeout=TIMEOUT_S)
+        assert proc.returncode == 0, (extra, proc.stderr)
+        s = summary_of(proc)
+        assert (s["separated"], s["failed"]) == (len(LINKS), 0), (extra, s)
+        assert_named_after_links(out, local)
+
+
 # --- a local Ray cluster; a job whose worker is killed mid-file ------------------------------
 
 
@@ -257,6 +311,21 @@ def test_ray_job_equals_the_local_run_and_a_rerun_rewrites_nothing(ray_cluster, 
     s = summary_of(proc)
     assert (s["separated"], s["skipped"], s["failed"]) == (0, len(INPUTS), 0)
     assert file_identities(out) == before, "a rerun rewrote outputs"
+
+
+def test_ray_names_outputs_after_links_as_the_local_run(ray_cluster, tmp_path, rng):
+    """``--ray`` on a folder of links on the two-node cluster: every file separated, each into
+    OUT/<link name>/, bit-exact with a plain local run of the same folder."""
+    links = linked_catalogue(tmp_path, rng)
+    local = tmp_path / "local"
+    proc = run_cli("separate", str(links), "-o", str(local), *MODEL_ARGS, "--quiet", timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "out"
+    proc = separate_on_ray(ray_cluster.address, str(links), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    s = summary_of(proc)
+    assert (s["backend"], s["separated"], s["failed"]) == ("ray", len(LINKS), 0), s
+    assert_named_after_links(out, local)
 
 
 def test_a_worker_node_killed_mid_run_is_retried_elsewhere(ray_cluster, inputs, reference, tmp_path):

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from ..errors import ModelError
 
-# The repository's top-level models/ (the package is installed in editable mode);
-# RTSEP_MODELS_DIR points elsewhere.
-MODELS_DIR = Path(os.environ.get("RTSEP_MODELS_DIR", Path(__file__).resolve().parents[2] / "models"))
+
+def shipped_models_dir() -> Path:
+    """The folder of the package ``rtsep.models``: ``site-packages/rtsep/models`` in a wheel
+    install, the repository's top-level ``models/`` in an editable one (pyproject.toml maps it)."""
+    try:
+        # pip installs unzipped, so this is a real folder (ONNX Runtime needs file paths)
+        return Path(str(resources.files("rtsep.models")))
+    except ModuleNotFoundError:
+        # a source tree on sys.path without an install, or an editable install made before the
+        # mapping existed: models/ sits beside the package
+        return Path(__file__).resolve().parents[2] / "models"
+
+
+# The shipped models; RTSEP_MODELS_DIR (when set and not empty) points elsewhere.
+MODELS_DIR = Path(os.environ.get("RTSEP_MODELS_DIR") or shipped_models_dir())
 
 # Two operating points, chosen by use. "low": <= 12 ms, for live input (a singer hears
 # it); "quality": long window and look-ahead, for files and file-fed karaoke (nobody hears

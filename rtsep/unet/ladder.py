@@ -36,7 +36,8 @@ class LadderPoint:
     compute_samples_44k: int      # the live path's allowance to compute one step
     vocals_sdr_db: float          # song, median framewise SDR (see the module docstring)
     accompaniment_sdr_db: float
-    future: str = "edge"          # the window's unknown future: "edge" (ends at the newest frame)
+    future: str = "edge"          # the window's unknown future: "edge" (the window ends at the newest
+    future_frames: int = 0        # frame), "mirror" (P frames: the newest reflected), "repeat", "zero"
     full_band: bool = False       # accompaniment keeps the mixture above the network's 11 kHz
 
     @property

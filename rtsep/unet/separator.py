@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import RtsepError
 from ..model.registry import ALIASES, UNET_NAME, resolve_model
+from .channels import PairedChannels
 from .model import UNetModel
 from .pipeline import SegmentPipeline
 from .stft import HOP, N_FFT, OVERLAP
@@ -30,7 +31,7 @@ def unet_model_path(model: str | os.PathLike | None = None) -> Path:
     return resolve_model(UNET_NAME if model is None else model)
 
 
-class UNetSeparator:
+class UNetSeparator(PairedChannels):
     """Separates ``frames x channels`` float32 audio at ``sample_rate`` into vocals and
     accompaniment with the pretrained U-Net (offline: one 11.9 s segment at a time).
 
@@ -61,14 +62,7 @@ class UNetSeparator:
         self.pipelined = bool(pipelined) and self.threads > 1
         self.model = UNetModel(unet_model_path(model), threads=1 if self.pipelined else self.threads)
         self.card = self.model.card
-        # Network channels: stereo pairs of input channels (mono / odd last: duplicated).
-        self._wide = [c for pair in range(0, self.channels, 2) for c in (pair, min(pair + 1, self.channels - 1))]
-        fold = np.zeros((len(self._wide), self.channels), np.float32)
-        for w, c in enumerate(self._wide):
-            fold[w, c] = 1.0
-        self._fold = fold / fold.sum(axis=0)  # duplicated channels are averaged back
-        self._identity = self._wide == list(range(self.channels))
-        self.nonfinite_samples = 0
+        self._init_channels(channels)
 
     # ------------------------------------------------------------------------------------------
     def stream(self, blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -131,25 +125,6 @@ class UNetSeparator:
         vocals = np.concatenate([p[0] for p in parts]).reshape(shape)
         accomp = np.concatenate([p[1] for p in parts]).reshape(shape)
         return vocals, accomp
-
-    def _fold_back(self, stem: np.ndarray) -> np.ndarray:
-        """``(wide, n)`` network channels → owned ``(n, channels)`` (duplicates averaged)."""
-        if self._identity:
-            return np.ascontiguousarray(stem.T)
-        return np.ascontiguousarray(stem.T @ self._fold)
-
-    def _check(self, block: np.ndarray) -> np.ndarray:
-        block = np.asarray(block, np.float32)
-        if block.ndim == 1:
-            block = block[:, None]
-        if block.ndim != 2 or block.shape[1] != self.channels:
-            raise RtsepError(f"U-Net separator expects blocks of frames x {self.channels} channels, "
-                             f"got shape {block.shape}")
-        finite = np.isfinite(block)
-        if not finite.all():
-            self.nonfinite_samples += int(block.size - np.count_nonzero(finite))
-            block = np.where(finite, block, np.float32(0.0))
-        return block
 
     # ------------------------------------------------------------------------------------------
     @property

@@ -30,6 +30,7 @@ import os
 import numpy as np
 
 from ..errors import RtsepError
+from .channels import PairedChannels
 from .dynamic import TIME_MULTIPLE, dynamic_session
 from .ladder import LadderPoint
 from .model import ratio_masks
@@ -140,7 +141,7 @@ class _Core:
         return done[..., drop:, :].reshape(2, self.wide, (s - drop) * HOP)
 
 
-class StreamingUNet:
+class StreamingUNet(PairedChannels):
     """The U-Net as a fixed-delay stream of ``frames x channels`` float32 blocks (any sizes).
 
     Args:
@@ -162,15 +163,10 @@ class StreamingUNet:
         self.point = point
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
+        self._label = "streaming U-Net"
         self.full_band = point.full_band if full_band is None else bool(full_band)
         self.session = session if session is not None else dynamic_session(unet_model_path(model), threads)
-        # Network channels: stereo pairs of input channels (mono / odd last: duplicated).
-        self._wide = [c for pair in range(0, self.channels, 2) for c in (pair, min(pair + 1, self.channels - 1))]
-        fold = np.zeros((len(self._wide), self.channels), np.float32)
-        for w, c in enumerate(self._wide):
-            fold[w, c] = 1.0
-        self._fold = fold / fold.sum(axis=0)  # duplicated channels are averaged back
-        self._identity = self._wide == list(range(self.channels))
+        self._init_channels(channels)
         self._core = _Core(point, len(self._wide), self.session, self.full_band)
         self.resampled = self.sample_rate != MODEL_RATE
         at_input = point.delay_samples_44k * self.sample_rate / MODEL_RATE
@@ -259,25 +255,6 @@ class StreamingUNet:
         vocals = np.concatenate([p[0] for p in parts])[self.latency_samples:] if parts else np.zeros((0, self.channels), np.float32)
         accomp = np.concatenate([p[1] for p in parts])[self.latency_samples:] if parts else np.zeros((0, self.channels), np.float32)
         return vocals.reshape(shape), accomp.reshape(shape)
-
-    def _fold_back(self, stem: np.ndarray) -> np.ndarray:
-        """``(wide, n)`` network channels → owned ``(n, channels)`` (duplicates averaged)."""
-        if self._identity:
-            return np.ascontiguousarray(stem.T)
-        return np.ascontiguousarray(stem.T @ self._fold)
-
-    def _check(self, block: np.ndarray) -> np.ndarray:
-        block = np.asarray(block, np.float32)
-        if block.ndim == 1:
-            block = block[:, None]
-        if block.ndim != 2 or block.shape[1] != self.channels:
-            raise RtsepError(f"streaming U-Net expects blocks of frames x {self.channels} channels, "
-                             f"got shape {block.shape}")
-        finite = np.isfinite(block)
-        if not finite.all():
-            self.nonfinite_samples += int(block.size - np.count_nonzero(finite))
-            block = np.where(finite, block, np.float32(0.0))
-        return block
 
 
 def _resampler_lag(rate: int, wide: int) -> int:

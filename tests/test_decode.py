@@ -239,3 +239,16 @@ def test_outputs_get_the_usual_file_mode(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
     assert (tmp_path / "a.wav").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_float_samples_of_impossible_magnitude_read_as_nan(tmp_path):
+    """A flipped exponent bit in a float WAV gives 1e35: read as NaN (zeroed and counted downstream),
+    not passed on to overflow the transforms."""
+    audio = np.full((1000, 2), 0.25, np.float32)
+    audio[10, 1] = 2.5e35
+    audio[20, 0] = -3.0  # loud but possible: kept
+    path = tmp_path / "flipped.wav"
+    sf.write(str(path), audio, 44100, subtype="FLOAT")
+    got, _ = read_audio(path)
+    assert np.isnan(got[10, 1]) and got[20, 0] == -3.0
+    assert np.count_nonzero(np.isnan(got)) == 1

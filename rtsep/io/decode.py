@@ -44,8 +44,24 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
+# Float samples beyond this (80 dB over full scale) are damaged data, not sound (a flipped exponent
+# bit gives 1e35): they are read as NaN, which every separator zeroes and counts, instead of
+# overflowing the transforms into Inf/NaN stems.
+MAX_SAMPLE = 1e4
+
+
+def mark_impossible(audio: np.ndarray) -> np.ndarray:
+    """``audio`` (float, any shape) with samples of impossible magnitude set to NaN, in place."""
+    if audio.dtype.kind == "f" and audio.size:
+        with np.errstate(invalid="ignore"):
+            bad = np.abs(audio) > MAX_SAMPLE
+        if bad.any():
+            audio[bad] = np.nan
+    return audio
+
+
 def _shape(audio: np.ndarray, dtype: str, always_2d: bool) -> np.ndarray:
-    audio = audio.astype(dtype, copy=False)
+    audio = mark_impossible(audio.astype(dtype, copy=False))
     return audio if always_2d or audio.shape[1] != 1 else audio[:, 0]
 
 
@@ -111,7 +127,7 @@ class SndfileReader(AudioReader):
 
     def read(self, frames: int = -1, dtype: str = "float32", always_2d: bool = True) -> np.ndarray:
         try:
-            return self._f.read(frames, dtype=dtype, always_2d=always_2d)
+            return mark_impossible(self._f.read(frames, dtype=dtype, always_2d=always_2d))
         except Exception as exc:  # a truncated or damaged file
             raise AudioFileError(f"{self.name}: cannot decode ({first_line(exc)})") from None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import RtsepError
 from ..plugins.base import Plugin
 from ..plugins.drywet import DryWet
 from .handoff import WorkerHandoff
@@ -21,18 +20,16 @@ def build_processor(sample_rate: int, channels: int, blocksize: int, *, mode: st
                     precision: str = "int8"):
     """``(plugin, separator or None)`` for a method ("net" or a classic live method)."""
     max_block = max(blocksize, 1024)
+    stems = dict(mode="karaoke" if mode == "bypass" else mode, vocals_db=vocals_db,
+                 accompaniment_db=accompaniment_db)
     if method != "net":
         from ..methods import make_plugin
 
-        if mode == "mix":
-            raise RtsepError(f"method {method!r} has modes karaoke, vocals and bypass, not mix")
-        return make_plugin(method, sample_rate, channels, mode="karaoke" if mode == "bypass" else mode,
-                           max_block=max_block), None
+        return make_plugin(method, sample_rate, channels, max_block=max_block, **stems), None
     from ..plugins.separator import Separator
 
-    kw = dict(sample_rate=sample_rate, channels=channels, mode="karaoke" if mode == "bypass" else mode,
-              vocals_db=vocals_db, accompaniment_db=accompaniment_db, max_block=max_block, live=True,
-              precision=precision)
+    kw = dict(sample_rate=sample_rate, channels=channels, max_block=max_block, live=True, precision=precision,
+              **stems)
     if switchable and model is None:
         from ..plugins.switch import OperatingPointSwitch
 
@@ -66,6 +63,9 @@ class ChainEngine:
         self.blocksize = int(blocksize)
         self.worker = WorkerHandoff(self.drywet, blocksize, channels, stats, fade, realtime) if worker else None
         self.algorithmic_latency = int(self.drywet.latency_samples)
+        self._y = np.zeros((blocksize, channels), dtype=np.float32)  # the inline chain's output
+        # the separator's (or a classic method's) mode and gains; a chain of the user's has none
+        self._controls = getattr(separator if separator is not None else processor, "controls", None)
 
     @property
     def handoff_latency(self) -> int:
@@ -84,26 +84,18 @@ class ChainEngine:
         return float(getattr(self.plugin, "vad_latest", 0.0))
 
     # --- controls (control thread) ------------------------------------------------------
-    def set_mode(self, value: str) -> None:
-        if value == "bypass":
-            self.drywet.wet = 0.0
-            return
-        if self.separator is not None:
-            self.separator.mode = value
-        elif hasattr(self.plugin, "mode") and value in ("karaoke", "vocals"):
-            self.plugin.mode = value  # a classic method's plugin
-        self.drywet.wet = 1.0
-
-    def set_gains(self, vocals_db: float, accompaniment_db: float) -> None:
-        if self.separator is not None:
-            self.separator.vocals_db = vocals_db
-            self.separator.accompaniment_db = accompaniment_db
+    def configure(self, mode: str, vocals_db: float, accompaniment_db: float) -> None:
+        """The host's mode and gains: ``bypass`` is the dry wrapper's; the separator keeps
+        its mode then (so that coming back is a crossfade to where it was)."""
+        if self._controls is not None:
+            self._controls.set(None if mode == "bypass" else mode, vocals_db, accompaniment_db)
+        self.drywet.wet = 0.0 if mode == "bypass" else 1.0
 
     # --- life cycle ---------------------------------------------------------------------
     def warm_up(self, block: np.ndarray) -> None:
         """Compile kernels and touch buffers before real time starts."""
         for _ in range(4):
-            self.drywet.process(block)
+            self.drywet.process(block, out=self._y[:len(block)])
         self.drywet.reset()
         if self.worker is not None:
             self.worker.warm_up()
@@ -121,5 +113,5 @@ class ChainEngine:
     def process(self, x: np.ndarray, n: int) -> np.ndarray:
         """Input block ``x`` (n frames x channels) → output block (a view of an owned buffer)."""
         if self.worker is None:
-            return self.drywet.process(x)
+            return self.drywet.process(x, out=self._y[:n])
         return self.worker.process(x, n)

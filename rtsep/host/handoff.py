@@ -99,6 +99,7 @@ class WorkerHandoff:
         self._carry_d = np.zeros((self.fade, C), dtype=np.float32)
         self._mixst = np.zeros(3, dtype=np.float64)
         self._y = np.zeros((B, C), dtype=np.float32)
+        self._wet = np.zeros((B, C), dtype=np.float32)  # the worker's output block
         self._zeros = np.zeros((B, C), dtype=np.float32)
         self._thread: threading.Thread | None = None
         self._rfd = self._wfd = -1
@@ -157,9 +158,10 @@ class WorkerHandoff:
             self.rt_status = make_realtime(RT_PRIORITY_WORKER)
         rfd = self._rfd
         inq, outq, proc, stats = self._in_ring, self._out_ring, self.proc, self.stats
+        wake = [bytearray(4096)]  # wake-up bytes land here: os.read would allocate them
         while True:
             try:
-                os.read(rfd, 4096)
+                os.readv(rfd, wake)
             except OSError:
                 return
             if self._stopping:
@@ -170,7 +172,7 @@ class WorkerHandoff:
                     break
                 t0 = time.perf_counter()
                 try:
-                    y = proc.process(inq.peek())
+                    y = proc.process(inq.peek(), out=self._wet)
                 except BaseException as exc:  # park it; the callback falls back to dry
                     self.error = exc
                     return

@@ -67,6 +67,7 @@ class MicInput:
         self.voice_chain = voice_chain if voice_chain is not None else Chain([])
         self.mono = np.zeros((blocksize, 1), dtype=np.float32)
         self._wide = np.zeros((blocksize, channels), dtype=np.float32)
+        self._voice = np.zeros((blocksize, channels), dtype=np.float32)  # the voice chain's output
         self._st = np.zeros(1, dtype=np.float64)
         self._gain_db = float(gain_db)
         self._muted = False
@@ -109,4 +110,4 @@ class MicInput:
         """Callback: the device's input block → the processed voice, ``(n, channels)`` (a view)."""
         wide = self._wide[:n]
         _pick_gain(indata, self.channel, n, self._st, self._target, 1.0 / RAMP_SAMPLES, self.mono, wide)
-        return self.voice_chain.process(wide)
+        return self.voice_chain.process(wide, out=self._voice[:n])

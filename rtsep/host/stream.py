@@ -20,8 +20,8 @@ The parts, each in its own module:
   and counted (:mod:`.stats`); pitch and score on their own thread (:mod:`.karaoke`).
 
 Real-time discipline (see ``docs/live.md``): everything the callback touches is
-preallocated in ``__init__``; it uses ``out=`` NumPy operations, Numba kernels and plugins
-that return views of their own buffers. It never logs, never raises (errors are parked for
+preallocated in ``__init__``; it uses ``out=`` NumPy operations, Numba kernels and plugins'
+``process(block, out=buf)`` (which allocates nothing). It never logs, never raises (errors are parked for
 the control thread), never takes a lock. While streaming, the cyclic GC is frozen and the
 interpreter's thread switch interval is short (:mod:`.realtime`).
 """
@@ -34,8 +34,9 @@ import numpy as np
 
 from ..errors import DeviceError, RtsepError
 from ..plugins.base import Plugin
+from ..plugins.stems import HOST_MODES as MODES
+from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
-from ..plugins.modes import HOST_MODES as MODES
 from .realtime import RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
 from .source import FileSource
 from .stats import StreamStats
@@ -45,12 +46,13 @@ STOP_TIMEOUT_S = 2.0
 RECURRENT_MODELS = ("low", "quality")
 
 
-class LiveHost:
+class LiveHost(StemControlled):
     """Streams input (a device, or a ``source`` file) through an engine to an output device.
 
     Args:
         processor: a :class:`~rtsep.plugins.Plugin` to run (chain engine); ``None`` builds
-            a separator from ``model``/``mode``/gains, or separates a ``source`` ahead.
+            a separator from ``model``/``mode``/gains, or separates a ``source`` ahead. A
+            processor with ``controls`` (a separator) follows the host's mode and gains.
         input_device, output_device: index, name substring, or ``None`` (default).
         source: a file path or :class:`FileSource`; it replaces the input device (the
             stream is output-only unless ``mic`` or ``keep_input``).
@@ -59,7 +61,9 @@ class LiveHost:
         blocksize: frames per callback (fixed; PortAudio adapts to the host's buffer).
         channels: channels processed (mono input is copied to every channel, extra output
             channels stay silent).
-        mode: "karaoke", "vocals", "mix" or "bypass" (dry, latency-compensated).
+        mode: "karaoke", "vocals", "mix" or "bypass" (dry, latency-compensated); with
+            ``vocals_db``, ``accompaniment_db``: ``controls``, the separators' controls
+            (:mod:`rtsep.plugins.stems`) plus bypass, settable while streaming (ramped).
         engine: "auto" (a ``source`` is separated ahead of the playhead unless ``model``,
             ``operating_point``, ``switchable``, ``processor`` or a classic ``method`` asks
             for the streaming chain), "ahead" or "chain".
@@ -92,8 +96,10 @@ class LiveHost:
                  engine: str = "auto", mic: bool = False, mic_channel: int = 0, mic_db: float = 0.0,
                  voice_chain=None, pitch_guide: bool | None = None, ahead_seconds: float = 30.0, stems=None,
                  precision: str = "int8"):
-        if mode not in MODES:
-            raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+        try:
+            self.controls = StemControls(mode, vocals_db, accompaniment_db, modes=MODES)
+        except ValueError:
+            raise RtsepError(f"mode must be one of {', '.join(MODES)}; got {mode!r}") from None
         if blocksize < 1 or blocksize > 8192:
             raise RtsepError(f"blocksize must be 1..8192 frames, got {blocksize}")
         if engine not in ("auto", "ahead", "chain"):
@@ -108,9 +114,6 @@ class LiveHost:
         self.realtime = bool(realtime)
         self.rt_status = {"callback": "not started", "worker": "-"}
         self._rt_pending = False
-        self._mode = mode
-        self._vocals_db = float(vocals_db)
-        self._accompaniment_db = float(accompaniment_db)
 
         # --- devices, rate, channels ---------------------------------------------------
         fmt = audio.negotiate(output_device, input_device, duplex=source is None or keep_input or mic,
@@ -167,8 +170,9 @@ class LiveHost:
                 sep = None
             self.engine = ChainEngine(processor, sep, rate, self.blocksize, self.channels, self.stats,
                                       mode=mode, worker=worker, fade=fade, realtime=realtime)
-            self.engine.set_mode(mode)
+            self._configure(self.controls)
         self._ahead = self.engine.name == "ahead"
+        self.controls.subscribe(self._configure)  # both engines: configure(mode, vocals_db, accompaniment_db)
 
         # --- preallocated real-time state -----------------------------------------------
         B, C = self.blocksize, self.channels
@@ -204,8 +208,9 @@ class LiveHost:
                 producer.on_vocals = self.karaoke.push_vocals
             else:
                 self.notes.append("pitch guide and score unavailable in this build (rtsep.pitch missing)")
-        eng = AheadEngine(producer, self.blocksize, self.channels, self.stats, mode=self._mode,
-                          vocals_db=self._vocals_db, accompaniment_db=self._accompaniment_db)
+        c = self.controls
+        eng = AheadEngine(producer, self.blocksize, self.channels, self.stats, mode=c.mode,
+                          vocals_db=c.vocals_db, accompaniment_db=c.accompaniment_db)
         speed = eng.start(src.position)
         if not producer.finished and speed < MIN_SPEED_X:
             producer.stop()
@@ -218,42 +223,8 @@ class LiveHost:
         return eng
 
     # --- controls ------------------------------------------------------------------------
-    def _configure(self) -> None:
-        eng = self.engine
-        if self._ahead:
-            eng.configure(self._mode, self._vocals_db, self._accompaniment_db)
-        else:
-            eng.set_mode(self._mode)
-            eng.set_gains(self._vocals_db, self._accompaniment_db)
-
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        self._mode = value
-        self._configure()
-
-    @property
-    def vocals_db(self) -> float:
-        return self._vocals_db
-
-    @vocals_db.setter
-    def vocals_db(self, value: float) -> None:
-        self._vocals_db = float(value)
-        self._configure()
-
-    @property
-    def accompaniment_db(self) -> float:
-        return self._accompaniment_db
-
-    @accompaniment_db.setter
-    def accompaniment_db(self, value: float) -> None:
-        self._accompaniment_db = float(value)
-        self._configure()
+    def _configure(self, c: StemControls) -> None:
+        self.engine.configure(c.mode, c.vocals_db, c.accompaniment_db)
 
     @property
     def separator(self):

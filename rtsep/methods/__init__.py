@@ -15,11 +15,11 @@ import numpy as np
 
 from ..errors import RtsepError
 from ..plugins.base import Plugin
+from ..plugins.stems import MODES
 
 METHODS = ("net", "repet", "rpca", "center")
 LIVE_METHODS = ("net", "repet", "center")
 BENCHMARK_METHODS = ("repet", "rpca", "center")
-MODES = ("karaoke", "vocals")
 
 DESCRIPTIONS = {
     "net": "causal recurrent mask network (the default)",
@@ -36,7 +36,9 @@ def _check_method(method: str) -> None:
 
 def make_plugin(method: str, sample_rate: float, channels: int, mode: str = "karaoke",
                 max_block: int = 8192, **options) -> Plugin:
-    """A live plugin for ``method`` ("repet" or "center"); ``mode`` "karaoke" or "vocals".
+    """A live plugin for ``method`` ("repet" or "center"); ``mode`` "karaoke", "vocals" or
+    "mix" (with ``vocals_db`` / ``accompaniment_db`` in ``options``), the separators' shared
+    controls (:mod:`rtsep.plugins.stems`).
 
     Raises :class:`RtsepError` for an unknown method, for a file-only one ("rpca"), and for
     "net" (the network separator is built by the caller from its model file).
@@ -44,7 +46,7 @@ def make_plugin(method: str, sample_rate: float, channels: int, mode: str = "kar
     """
     _check_method(method)
     if mode not in MODES:
-        raise RtsepError(f"unknown mode {mode!r}; choose karaoke or vocals")
+        raise RtsepError(f"unknown mode {mode!r}; choose {', '.join(MODES)}")
     if method not in LIVE_METHODS:
         raise RtsepError(f"method {method!r} works on files only")
     if method == "repet":

@@ -9,7 +9,10 @@ signal. Outputs, on both channels:
 * vocals = mid = ``(L + R) / 2``: the voice plus everything centre-ish in the
   accompaniment. No cancellation can isolate the voice better than this; it is offered so
   that both modes exist. Note ``vocals + accompaniment`` equals the input on the left
-  channel only (``mid + side = L``).
+  channel only (``mid + side = L``);
+* mix: ``10^(vocals_db/20) * mid + 10^(accompaniment_db/20) * side``.
+
+Mode and gain changes take effect at the next block, without a ramp unless ``fade_ms``.
 
 Mono input (one channel) has no side signal: the plugin cannot separate it, warns once
 (at construction) and returns the input as the accompaniment (vocals are silence). More than
@@ -21,23 +24,40 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numba import njit
 
-from ..plugins.base import Plugin
-from . import MODES
+from ..plugins.base import Plugin, deliver
+from ..plugins.stems import StemControlled, StemControls
 
 MONO_WARNING = "centre-channel cancellation needs a stereo input; mono input cannot be separated and passes through as the accompaniment"
 
 
-class CenterCancel(Plugin):
-    """Zero-latency mid/side karaoke; ``mode`` "karaoke" (side) or "vocals" (mid)."""
+@njit(nogil=True, cache=True)
+def _mid_side(block, n, voc, acc):
+    """``voc[:n]`` = mid, ``acc[:n]`` = side of channels 0 and 1, on every channel (no temporaries)."""
+    for i in range(n):
+        l = block[i, 0]
+        r = block[i, 1]
+        m = (l + r) * np.float32(0.5)
+        s = (l - r) * np.float32(0.5)
+        for c in range(voc.shape[1]):
+            voc[i, c] = m
+            acc[i, c] = s
+
+
+class CenterCancel(StemControlled, Plugin):
+    """Zero-latency mid/side karaoke; ``mode`` "karaoke" (side), "vocals" (mid) or "mix"."""
 
     latency_samples = 0
 
-    def __init__(self, sample_rate: float, channels: int, mode: str = "karaoke", max_block: int = 8192):
+    def __init__(self, sample_rate: float, channels: int, mode: str = "karaoke", max_block: int = 8192,
+                 vocals_db: float = 0.0, accompaniment_db: float = 0.0, fade_ms: float = 0.0):
         self.sample_rate = sample_rate
         self.channels = int(channels)
         self.max_block = int(max_block)
-        self.mode = mode
+        self.controls = StemControls(mode, vocals_db, accompaniment_db,
+                                     ramp_samples=int(fade_ms * 1e-3 * sample_rate))
+        self._ramp = self.controls.ramp()
         self._out = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._voc = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._acc = np.zeros((self.max_block, self.channels), dtype=np.float32)
@@ -45,51 +65,31 @@ class CenterCancel(Plugin):
         if self.mono:
             warnings.warn(MONO_WARNING, RuntimeWarning, stacklevel=2)
 
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        self._mode = value
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        m = block.shape[0]
-        out = self._out[:m]
-        if self.mono:
-            if self._mode == "karaoke":
-                out[:] = block
-            else:
-                out[:] = 0.0
-            return out
-        l, r = block[:, 0], block[:, 1]
-        col = out[:, 0]
-        if self._mode == "karaoke":
-            np.subtract(l, r, out=col)
-        else:
-            np.add(l, r, out=col)
-        col *= np.float32(0.5)
-        out[:, 1:] = out[:, :1]
-        return out
-
-    def process_stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both ``(vocals, accompaniment)`` for ``block`` (views of owned buffers)."""
+    def _stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(vocals, accompaniment)`` of ``block``: views of owned buffers."""
         m = block.shape[0]
         voc, acc = self._voc[:m], self._acc[:m]
         if self.mono:
             voc[:] = 0.0
             acc[:] = block
             return voc, acc
-        l, r = block[:, 0], block[:, 1]
-        np.subtract(l, r, out=acc[:, 0])
-        np.add(l, r, out=voc[:, 0])
-        acc[:, 0] *= np.float32(0.5)
-        voc[:, 0] *= np.float32(0.5)
-        acc[:, 1:] = acc[:, :1]
-        voc[:, 1:] = voc[:, :1]
+        _mid_side(block, m, voc, acc)
         return voc, acc
+
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        voc, acc = self._stems(block)
+        return self._ramp.mix(voc, acc, self._out[:block.shape[0]])
+
+    def process_stems(self, block: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Both ``(vocals, accompaniment)`` for ``block``: new arrays, or the two ``out`` filled."""
+        got = self._stems(block)
+        if out is None:
+            return got[0].copy(), got[1].copy()
+        return deliver(got[0], out[0]), deliver(got[1], out[1])
+
+    def reset(self) -> None:
+        self._ramp.reset()
 
 
 def separate_center(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -97,5 +97,4 @@ def separate_center(audio: np.ndarray, sample_rate: float) -> tuple[np.ndarray, 
     if audio.ndim == 1:
         audio = audio[:, None]
     p = CenterCancel(sample_rate, audio.shape[1], max_block=max(1, len(audio)))
-    v, a = p.process_stems(audio)
-    return v.copy(), a.copy()
+    return p.process_stems(audio)

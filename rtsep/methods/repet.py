@@ -26,8 +26,8 @@ import numpy as np
 from numba import njit
 
 from ..dsp.stft import StreamingStft
-from ..plugins.base import Plugin
-from . import MODES
+from ..plugins.base import Plugin, deliver
+from ..plugins.stems import StemControlled, StemControls
 from ._offline import Setup, default_setup
 
 
@@ -61,7 +61,27 @@ def _select(v, n, kth):
 
 
 @njit(nogil=True, cache=True, boundscheck=False)
-def _repet_frames(spec, n, mag_ring, norm_ring, state, k, min_gap, lo_bin, mono, sims, cand, tmp):
+def _top(sims, n, kk, order, scratch):
+    """``order[:kk]`` = indices of the ``kk`` largest of ``sims[:n]`` (ties: the earliest),
+    without allocating (``scratch``: ``n`` floats)."""
+    for i in range(n):
+        scratch[i] = sims[i]
+    least = _select(scratch, n, n - kk)  # the smallest similarity that is in
+    m = 0
+    for i in range(n):
+        if sims[i] > least:
+            order[m] = i
+            m += 1
+    for i in range(n):
+        if m == kk:
+            break
+        if sims[i] == least:
+            order[m] = i
+            m += 1
+
+
+@njit(nogil=True, cache=True, boundscheck=False)
+def _repet_frames(spec, n, mag_ring, norm_ring, state, k, min_gap, lo_bin, mono, sims, cand, tmp, order, scratch):
     """Replace ``spec[:n]`` by its vocal estimate; update the ring of past magnitudes.
 
     ``state[0]`` counts frames seen since reset; frame ``j`` lives in ring slot ``j % B``.
@@ -101,15 +121,14 @@ def _repet_frames(spec, n, mag_ring, norm_ring, state, k, min_gap, lo_bin, mono,
                 for f in range(F):
                     spec[t, c, f] = 0.0
         else:
-            order = np.argsort(sims[:nc])
-            sel = order[nc - kk:]
+            _top(sims, nc, kk, order, scratch)  # the kk most similar (np.argsort would allocate)
             half = kk // 2
             for f in range(F):
                 xm = mono[f]
                 vm = 0.0
                 if f >= lo_bin and xm > 0.0:
                     for i in range(kk):
-                        tmp[i] = mag_ring[cand[sel[i]], f]
+                        tmp[i] = mag_ring[cand[order[i]], f]
                     w = _select(tmp, kk, half)
                     if kk % 2 == 0:
                         # the other middle value: the largest of the lower half
@@ -129,12 +148,14 @@ def _repet_frames(spec, n, mag_ring, norm_ring, state, k, min_gap, lo_bin, mono,
         state[0] = count + 1
 
 
-class RepetSim(Plugin):
-    """Online REPET-SIM separator; ``mode`` "karaoke" outputs the accompaniment, "vocals" the voice.
+class RepetSim(StemControlled, Plugin):
+    """Online REPET-SIM separator; ``mode`` "karaoke" outputs the accompaniment, "vocals" the
+    voice, "mix" both at ``vocals_db`` / ``accompaniment_db``.
 
     Args:
         sample_rate, channels, max_block: stream format.
-        mode: "karaoke" or "vocals" (may be changed between blocks).
+        mode, vocals_db, accompaniment_db: the separators' shared controls
+            (:mod:`rtsep.plugins.stems`); changes between blocks crossfade over 10 ms.
         setup: STFT setup (:class:`Setup` or ``(n_fft, hop, synthesis_len)``); default
             a ~64 ms sqrt-Hann frame with 75 % overlap (1024/256 at 16 kHz, 2048/512 at 48 kHz).
         buffer_s: how far back similar frames are searched.
@@ -145,7 +166,7 @@ class RepetSim(Plugin):
 
     def __init__(self, sample_rate: float, channels: int, mode: str = "karaoke", max_block: int = 8192,
                  setup=None, buffer_s: float = 4.0, k: int = 100, min_gap_s: float = 0.25,
-                 highpass_hz: float = 100.0):
+                 highpass_hz: float = 100.0, vocals_db: float = 0.0, accompaniment_db: float = 0.0):
         self.sample_rate = sample_rate
         self.channels = int(channels)
         self.max_block = int(max_block)
@@ -153,9 +174,10 @@ class RepetSim(Plugin):
         s = self.setup
         self.stft = StreamingStft.from_setup(s.n_fft, s.hop, s.synthesis_len, self.channels, self.max_block)
         self.latency_samples = self.stft.latency_samples
-        self._fade_samples = int(0.01 * sample_rate)  # mode changes crossfade over 10 ms
-        self._mode = None
-        self.mode = mode
+        # mode changes crossfade over 10 ms, in the STFT's read
+        self.controls = StemControls(mode, vocals_db, accompaniment_db, ramp_samples=int(0.01 * sample_rate))
+        self.stft.set_stem_gains(*self.controls.weights)
+        self.controls.subscribe(lambda c: self.stft.set_stem_gains(*c.weights, c.ramp_samples))
         frame_rate = sample_rate / s.hop
         self.k = max(1, int(k))
         self.min_gap = max(1, int(round(min_gap_s * frame_rate)))
@@ -168,43 +190,38 @@ class RepetSim(Plugin):
         self._mono = np.zeros(bins)
         self._sims = np.zeros(n_buf)
         self._cand = np.zeros(n_buf, dtype=np.int64)
+        self._order = np.zeros(n_buf, dtype=np.int64)
+        self._scratch = np.zeros(n_buf)
         self._tmp = np.zeros(self.k)
         self._out = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._voc = np.zeros((self.max_block, self.channels), dtype=np.float32)
         self._acc = np.zeros((self.max_block, self.channels), dtype=np.float32)
 
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        ramp = self._fade_samples if self._mode is not None else 0
-        self._mode = value
-        self.stft.set_stem_gains(*((1.0, 0.0) if value == "vocals" else (0.0, 1.0)), ramp_samples=ramp)
-
     def _analyze(self, block: np.ndarray) -> None:
         n = self.stft.analyze(block)
         if n:
             _repet_frames(self.stft.spec, n, self._mag, self._norm, self._state, self.k, self.min_gap,
-                          self._lo_bin, self._mono, self._sims, self._cand, self._tmp)
+                          self._lo_bin, self._mono, self._sims, self._cand, self._tmp, self._order,
+                          self._scratch)
             self.stft.synthesize(self.stft.spec, n)
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         m = block.shape[0]
         self._analyze(block)
         out = self._out[:m]
         self.stft.read(out, m)
         return out
 
-    def process_stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`process` but returns both ``(vocals, accompaniment)`` (views, latency-delayed)."""
+    def process_stems(self, block: np.ndarray, out: tuple[np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`process` but gives both ``(vocals, accompaniment)`` (latency-delayed):
+        new arrays, or the two ``out`` arrays filled."""
         m = block.shape[0]
         self._analyze(block)
         self.stft.read(self._out[:m], m, stems_v=self._voc[:m], stems_a=self._acc[:m])
-        return self._voc[:m], self._acc[:m]
+        if out is None:
+            return self._voc[:m].copy(), self._acc[:m].copy()
+        return deliver(self._voc[:m], out[0]), deliver(self._acc[:m], out[1])
 
     def reset(self) -> None:
         self.stft.reset()
@@ -227,7 +244,5 @@ def separate_repet(audio: np.ndarray, sample_rate: float, **kw) -> tuple[np.ndar
     acc = np.empty_like(x)
     for i in range(0, len(x), block):
         blk = x[i:i + block]
-        v, a = p.process_stems(blk)
-        voc[i:i + len(blk)] = v
-        acc[i:i + len(blk)] = a
+        p.process_stems(blk, out=(voc[i:i + len(blk)], acc[i:i + len(blk)]))
     return np.ascontiguousarray(voc[lat:]), np.ascontiguousarray(acc[lat:])

@@ -51,9 +51,9 @@ class Chain(Plugin, MutableSequence):
         rates = {getattr(p, "sample_rate", None) for p in self._plugins} - {None}
         return rates.pop() if len(rates) == 1 else None
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         for p in self._plugins:
-            block = p.process(block)
+            block = p._process(block)  # views from member to member: no copies
         return block
 
     def reset(self) -> None:

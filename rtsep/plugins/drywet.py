@@ -39,8 +39,8 @@ class DryWet(Plugin):
     def bypass(self, value: bool) -> None:
         self.wet = 0.0 if value else 1.0
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        wet = self.plugin.process(block)
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        wet = self.plugin._process(block)
         dry = self._dry.process(block)
         return self._fade.process(dry, wet, self.wet)
 

@@ -17,7 +17,7 @@ class Gain(Plugin):
         self._out = np.zeros((max_block, channels), dtype=np.float32)
         self._ramp = np.zeros((max_block, 1), dtype=np.float32)
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         n, ch = block.shape
         if ch != self._out.shape[1]:
             self._out = np.zeros((self.max_block, ch), dtype=np.float32)

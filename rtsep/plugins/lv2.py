@@ -201,7 +201,7 @@ class Lv2Plugin(Plugin):
             self._instances[i].free()
             self._instances[i] = fresh
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         """``(frames, channels)`` float32 in, a view of the preallocated output out."""
         n = len(block)
         if block.ndim != 2 or block.shape[1] != self.channels or n > self.max_block:

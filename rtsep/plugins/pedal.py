@@ -165,7 +165,7 @@ class PedalboardPlugin(Plugin):
         self.effect.process(np.zeros((self.channels, max(self.max_block, self.channels + 1)), np.float32),
                             float(self.sample_rate), buffer_size=self.max_block, reset=False)
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         n = block.shape[0]
         x = block.T
         if 0 < n < self.channels:

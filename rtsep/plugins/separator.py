@@ -16,8 +16,8 @@ from ..dsp.windows import design_windows, fast_fft_size
 from ..model.onnx_model import MaskModel
 from ..model.registry import resolve_model
 from ..errors import ModelError
-from .base import Plugin
-from .modes import MODES
+from .base import Plugin, deliver
+from .stems import MODES, StemControlled, StemControls  # noqa: F401  (MODES: for importers)
 
 # Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
 # mask gives the vocals). The head alone fires on sustained instruments; the energy share
@@ -47,7 +47,7 @@ def _append_activity(vad, ends, n, vad_all, ends_all, done):
         ends_all[done + t] = ends[t]
 
 
-class Separator(Plugin):
+class Separator(StemControlled, Plugin):
     """Separates vocals from accompaniment in a stream of any rate and channel count.
 
     The STFT runs at the stream rate with frames ``sample_rate / model_rate`` times the
@@ -64,8 +64,10 @@ class Separator(Plugin):
         model: ONNX file (``None``: the default model in ``models/`` for ``latency``).
         sample_rate: stream rate in Hz.
         channels: stream channel count.
-        mode: ``"karaoke"`` (accompaniment), ``"vocals"`` or ``"mix"`` (per-source gains).
-        vocals_db, accompaniment_db: gains of the two sources in ``mix`` mode.
+        mode: ``"karaoke"`` (accompaniment), ``"vocals"`` or ``"mix"`` (per-source gains);
+            with ``vocals_db``, ``accompaniment_db`` (the gains of the two sources in ``mix``
+            mode): the separators' shared controls (:mod:`rtsep.plugins.stems`), settable
+            while streaming (ramped over ``fade_ms``).
         max_block: frames the engine takes in one step; :meth:`process` accepts blocks of any
             length and runs longer ones in steps of ``max_block`` (the output does not depend
             on how the signal is cut into blocks). Blocks up to ``max_block`` allocate nothing.
@@ -153,11 +155,10 @@ class Separator(Plugin):
         self._share = np.zeros(frames, dtype=np.float64)
         self.vad_frames = 0
         self.vad_latest = 0.0
-        self._fade_samples = int(fade_ms * 1e-3 * self.sample_rate)
-        self._mode = mode
-        self._vocals_db = float(vocals_db)
-        self._accompaniment_db = float(accompaniment_db)
-        self._update_gains(ramp=False)
+        self.controls = StemControls(mode, vocals_db, accompaniment_db,
+                                     ramp_samples=int(fade_ms * 1e-3 * self.sample_rate))
+        self.stft.set_stem_gains(*self.controls.weights)  # at once; later changes ramp in the STFT's read
+        self.controls.subscribe(lambda c: self.stft.set_stem_gains(*c.weights, c.ramp_samples))
         # The pipeline's second buffers: analysis writes step k + 1 while steps k and k - 1
         # are still read (frame ends: three, since step k - 1 resynthesises at its own).
         pair = 2 if self._pool else 1
@@ -201,43 +202,6 @@ class Separator(Plugin):
         model_frames = n_frames // self.stft.hop + 1
         self.vad = np.zeros(model_frames, dtype=np.float32)
         self._vad_end = np.zeros(model_frames, dtype=np.int64)
-
-    # --- controls -----------------------------------------------------------------
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        if value not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
-        self._mode = value
-        self._update_gains()
-
-    @property
-    def vocals_db(self) -> float:
-        return self._vocals_db
-
-    @vocals_db.setter
-    def vocals_db(self, value: float) -> None:
-        self._vocals_db = float(value)
-        self._update_gains()
-
-    @property
-    def accompaniment_db(self) -> float:
-        return self._accompaniment_db
-
-    @accompaniment_db.setter
-    def accompaniment_db(self, value: float) -> None:
-        self._accompaniment_db = float(value)
-        self._update_gains()
-
-    def _update_gains(self, ramp: bool = True) -> None:
-        if self._mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self._mode!r}")
-        g_v, g_a = {"karaoke": (0.0, 1.0), "vocals": (1.0, 0.0)}.get(
-            self._mode, (10 ** (self._vocals_db / 20), 10 ** (self._accompaniment_db / 20)))
-        self.stft.set_stem_gains(g_v, g_a, self._fade_samples if ramp else 0)
 
     # --- plugin -------------------------------------------------------------------
     @property
@@ -443,17 +407,21 @@ class Separator(Plugin):
         finish(n_steps - 1, n_prev, 0, self._pool)
         return done[0]
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def _process(self, block: np.ndarray) -> np.ndarray:
         """``(frames, channels)`` float32 in (any number of frames) → the current mode's
-        output, ``latency_samples`` late; a view valid until the next call."""
+        output, ``latency_samples`` late (see :meth:`Plugin.process`)."""
         n_out = self._run(block, stems=False)
         return self._out[:n_out]
 
-    def process_stems(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Like :meth:`process`, also returning the ``vocals`` and ``accompaniment`` stems
-        (views valid until the next call)."""
+    def process_stems(self, block: np.ndarray, out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like :meth:`process`, also giving the ``vocals`` and ``accompaniment`` stems:
+        ``(output, vocals, accompaniment)``, new arrays, or the three ``out`` arrays filled."""
         n_out = self._run(block, stems=True)
-        return self._out[:n_out], self._vocals[:n_out], self._accomp[:n_out]
+        got = (self._out[:n_out], self._vocals[:n_out], self._accomp[:n_out])
+        if out is None:
+            return tuple(g.copy() for g in got)
+        return tuple(deliver(g, o) for g, o in zip(got, out))
 
     def frame_times_s(self, n_frames: int) -> np.ndarray:
         """Input-time (s) of the vocal-activity values of the last block's frames: the

@@ -16,14 +16,16 @@ from ..dsp.crossfade import Crossfade
 from ..dsp.delay import DelayLine
 from .base import Plugin
 from .separator import Separator
+from .stems import StemControlled
 
 POINTS = ("low", "quality")
 
 
-class OperatingPointSwitch(Plugin):
+class OperatingPointSwitch(StemControlled, Plugin):
     """Two :class:`Separator` s (``low``, ``quality``) behind one latency-aligned crossfade.
 
-    Mode and gain controls go to both. ``point`` selects the one heard; changes are
+    Mode and gain controls go to both: ``controls`` is the low one's, which passes every
+    change on to the quality one's. ``point`` selects the one heard; changes are
     crossfaded over ``fade_ms``. ``latency_samples`` is the larger of the two, always.
     """
 
@@ -33,6 +35,8 @@ class OperatingPointSwitch(Plugin):
         if point not in POINTS:
             raise ValueError(f"point must be one of {POINTS}, got {point!r}")
         self.low, self.quality = low, quality
+        self.controls = low.controls
+        self.controls.subscribe(lambda c: quality.controls.set(c.mode, c.vocals_db, c.accompaniment_db))
         self.sample_rate, self.channels = low.sample_rate, low.channels
         self.max_block = min(low.max_block, quality.max_block)
         self._lat = max(low.latency_samples, quality.latency_samples)
@@ -43,7 +47,7 @@ class OperatingPointSwitch(Plugin):
         self._fade = Crossfade(self.channels, fade_ms * 1e-3 * self.sample_rate,
                                weight=1.0 if point == "quality" else 0.0, max_block=self.max_block)
 
-    # --- the separator's controls, applied to both ------------------------------------
+    # --- the operating point ------------------------------------------------------------
     @property
     def point(self) -> str:
         return self._point
@@ -61,30 +65,6 @@ class OperatingPointSwitch(Plugin):
     @property
     def card(self):
         return self.active.card
-
-    @property
-    def mode(self) -> str:
-        return self.low.mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self.low.mode = self.quality.mode = value
-
-    @property
-    def vocals_db(self) -> float:
-        return self.low.vocals_db
-
-    @vocals_db.setter
-    def vocals_db(self, value: float) -> None:
-        self.low.vocals_db = self.quality.vocals_db = value
-
-    @property
-    def accompaniment_db(self) -> float:
-        return self.low.accompaniment_db
-
-    @accompaniment_db.setter
-    def accompaniment_db(self, value: float) -> None:
-        self.low.accompaniment_db = self.quality.accompaniment_db = value
 
     @property
     def vad_threshold(self) -> float:
@@ -111,7 +91,7 @@ class OperatingPointSwitch(Plugin):
             p.reset()
         self._fade.weight = 1.0 if self._point == "quality" else 0.0
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        q = self._align["quality"].process(self.quality.process(block))
-        lo = self._align["low"].process(self.low.process(block))
+    def _process(self, block: np.ndarray) -> np.ndarray:
+        q = self._align["quality"].process(self.quality._process(block))
+        lo = self._align["low"].process(self.low._process(block))
         return self._fade.process(lo, q, 1.0 if self._point == "quality" else 0.0)

@@ -67,22 +67,18 @@ class _VadLog:
         return np.concatenate(self.values), np.concatenate(self.times)
 
 
-def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog | None = None
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Yield latency-compensated ``(vocals, accompaniment)`` blocks for ``blocks``.
-
-    The yielded arrays are views into the separator's buffers: copy or write them out
-    before the next iteration.
-    """
-    skip = sep.latency_samples
-    total_in = 0
-    total_out = 0
+def _aligned(run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], latency: int,
+             chunks: Iterable[np.ndarray], zeros: Callable[[int], np.ndarray]
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``run(chunk) -> (vocals, accompaniment)`` of a stream ``latency`` samples late, over
+    ``chunks``: the first ``latency`` output samples dropped, then ``zeros(n)`` (at most ``n``
+    frames of silence) pushed until the output is as long as the input."""
+    skip = latency
+    total_in = total_out = 0
 
     def emit(block):
         nonlocal skip, total_out
-        _, v, a = sep.process_stems(block)
-        if vad_log is not None:
-            vad_log.add(sep)
+        v, a = run(block)
         start = min(skip, len(v))
         skip -= start
         stop = min(len(v), start + (total_in - total_out))
@@ -91,30 +87,78 @@ def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog 
             return v[start:stop], a[start:stop]
         return None
 
-    # A Separator takes blocks of any length (a long one runs as its two-thread pipeline).
-    step = None if isinstance(sep, _separator_class()) else sep.max_block
-    for block in blocks:
-        chunks = (block,) if step is None else (block[i:i + step] for i in range(0, len(block), step))
-        for chunk in chunks:
-            total_in += len(chunk)
-            got = emit(chunk)
-            if got:
-                yield got
-    zeros = np.zeros((min(sep.max_block, 4096), sep.channels), dtype=np.float32)
-    while total_out < total_in:
-        got = emit(zeros[:min(len(zeros), sep.latency_samples + 1)])
+    for chunk in chunks:
+        total_in += len(chunk)
+        got = emit(chunk)
         if got:
             yield got
+    while total_out < total_in:
+        got = emit(zeros(skip + total_in - total_out))
+        if got:
+            yield got
+
+
+def stream_stems(sep: Separator, blocks: Iterable[np.ndarray], vad_log: _VadLog | None = None
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield latency-compensated ``(vocals, accompaniment)`` blocks for ``blocks``.
+
+    The yielded arrays are views into the separator's buffers: copy or write them out
+    before the next iteration.
+    """
+    def run(block):
+        _, v, a = sep.process_stems(block)
+        if vad_log is not None:
+            vad_log.add(sep)
+        return v, a
+
+    # A Separator takes blocks of any length (a long one runs as its two-thread pipeline).
+    step = None if isinstance(sep, _separator_class()) else sep.max_block
+    chunks = (chunk for block in blocks
+              for chunk in ((block,) if step is None else (block[i:i + step] for i in range(0, len(block), step))))
+    zeros = np.zeros((min(sep.max_block, 4096), sep.channels), dtype=np.float32)
+    yield from _aligned(run, sep.latency_samples, chunks,
+                        lambda need: zeros[:min(len(zeros), sep.latency_samples + 1)])
+
+
+def stream_unet_stems(stream, blocks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Aligned ``(vocals, accompaniment)`` blocks of a :class:`rtsep.unet.streaming.StreamingUNet`
+    (a time budget's separator): its ``push`` output with the first ``latency_samples`` dropped,
+    flushed with zeros at the end; the same samples as ``stream.separate(whole signal)`` and as
+    a live run (which plays them ``latency_samples`` + the compute allowance late), in bounded
+    memory."""
+    stream.reset()
+    yield from _aligned(stream.push, stream.latency_samples, blocks,
+                        lambda need: np.zeros((min(65536, need), stream.channels), np.float32))
+
+
+def _budget_choice(latency, sample_rate: int, channels: int):
+    """The :class:`rtsep.latency_budget.Choice` of a time budget, or ``None`` for low/quality."""
+    from .latency_budget import choose, is_budget
+
+    return choose(latency, sample_rate, channels) if is_budget(latency) else None
 
 
 def separate_array(audio: np.ndarray, sample_rate: int, model: str | os.PathLike | None = None,
                    blocksize: int = 4096, separator: Separator | None = None, latency: str = "quality"
                    ) -> SeparationResult:
     """Separate a whole ``(frames, channels)`` (or ``(frames,)``) signal through the streaming
-    engine (``model=None``: the default model of the ``latency`` operating point)."""
+    engine (``model=None``: the default model of the ``latency`` operating point). ``latency``
+    may be a time budget (``"0.3s"``, :mod:`rtsep.latency_budget`): the separator it picks, run as
+    a live stream would (the streaming U-Net: no vocal activity, ``extra["true_delay_samples"]``)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[:, None]
+    choice = _budget_choice(latency, sample_rate, audio.shape[1]) if separator is None else None
+    if choice is not None and choice.is_unet:
+        parts = list(stream_unet_stems(choice.stream, (audio[i:i + 65536] for i in range(0, len(audio), 65536))))
+        empty = np.zeros((0, audio.shape[1]), np.float32)
+        return SeparationResult(np.concatenate([p[0] for p in parts]) if parts else empty,
+                                np.concatenate([p[1] for p in parts]) if parts else empty,
+                                np.zeros(0, np.float32), np.zeros(0), choice.algorithmic_samples, sample_rate,
+                                choice.stream.nonfinite_samples,
+                                extra={"true_delay_samples": choice.true_delay_samples, "choice": choice.describe()})
+    if choice is not None:
+        latency = choice.operating_point
     sep = separator or _separator_class()(model=model, sample_rate=sample_rate, channels=audio.shape[1],
                                             mode="vocals", max_block=min(max(blocksize, 1), 8192),
                                             latency=latency)
@@ -172,7 +216,7 @@ class FileSeparator:
         from .model.registry import wants_unet
 
         self.model = model
-        self.latency = latency or "quality"
+        self.latency = latency or "quality"  # or a time budget: the separator picked per rate
         self.method = method
         self.unet = plugin_factory is None and method == "net" and wants_unet(model, latency)
         self.wiener = wiener
@@ -184,9 +228,22 @@ class FileSeparator:
         self.progress = progress
         self._factory = plugin_factory or (lambda sr, ch: _separator_class()(
             model=self.model, sample_rate=sr, channels=ch, mode="vocals", max_block=self.blocksize,
-            latency=self.latency, workers=self.threads))  # threads: also the recurrent path's (None: 2)
+            latency=self._point(sr, ch), workers=self.threads))  # threads: also the recurrent path's (None: 2)
         self._cache: dict[tuple[int, int], Separator] = {}
         self._unet_cache: dict[tuple[int, int], object] = {}
+        self._choices: dict[tuple[int, int], object] = {}
+
+    def budget_choice(self, sample_rate: int, channels: int):
+        """What a time budget (``latency="0.3s"``) picks at this rate (kept), else ``None``."""
+        key = (sample_rate, channels)
+        if key not in self._choices:
+            self._choices[key] = _budget_choice(self.latency, sample_rate, channels)
+        return self._choices[key]
+
+    def _point(self, sample_rate: int, channels: int) -> str:
+        """The recurrent operating point: ``latency``, or the one a time budget picked."""
+        choice = self.budget_choice(sample_rate, channels)
+        return self.latency if choice is None else choice.operating_point
 
     def unet_separator(self, sample_rate: int, channels: int):
         """The :class:`rtsep.unet.UNetSeparator` for this rate and channel count (kept)."""
@@ -215,7 +272,9 @@ class FileSeparator:
             return outs, self._separate_classic(path, outs)
         with open_input(path) as f:
             unet = self.unet_separator(f.samplerate, f.channels) if self.unet else None
-            sep = None if unet else self.separator(f.samplerate, f.channels)
+            choice = None if unet else self.budget_choice(f.samplerate, f.channels)
+            stream = choice.stream if choice is not None and choice.is_unet else None  # streaming U-Net
+            sep = None if unet or stream else self.separator(f.samplerate, f.channels)
             log = _VadLog()
             bar = None
             if self.progress:
@@ -245,7 +304,9 @@ class FileSeparator:
                         BackgroundWriter(files) as writer:
                     index = {stem: i for i, stem in enumerate(outs)}
                     iv, ia = index.get("vocals"), index.get("accompaniment")
-                    for v, a in (unet.stream(blocks()) if unet else stream_stems(sep, blocks(), log)):
+                    stems = (unet.stream(blocks()) if unet else stream_unet_stems(stream, blocks()) if stream
+                             else stream_stems(sep, blocks(), log))
+                    for v, a in stems:
                         if iv is not None:
                             writer.write(iv, v)
                         if ia is not None:
@@ -256,6 +317,13 @@ class FileSeparator:
                 if bar is not None:
                     bar.close()
             vad, times = log.arrays()
+            if stream is not None:  # the streaming U-Net: a live run's stems, aligned; no activity output
+                return outs, SeparationResult(np.zeros((0, f.channels), np.float32),
+                                              np.zeros((0, f.channels), np.float32), vad, times,
+                                              choice.algorithmic_samples, f.samplerate, stream.nonfinite_samples,
+                                              extra={"duration_s": f.frames / f.samplerate,
+                                                     "true_delay_samples": choice.true_delay_samples,
+                                                     "choice": choice.describe()})
             if unet:  # offline: no algorithmic latency, no vocal-activity output
                 return outs, SeparationResult(np.zeros((0, f.channels), np.float32),
                                               np.zeros((0, f.channels), np.float32), vad, times, 0, f.samplerate,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..errors import RtsepError
 from ..model.registry import wants_unet
 
 
@@ -11,8 +12,10 @@ def add_parser(sub):
     p = sub.add_parser("info", help="show the model, STFT setup and algorithmic latency")
     p.add_argument("--model", help="ONNX model file or name in models/, or 'unet' (the offline U-Net, default "
                                    "for files) (default: the release model of --latency)")
-    p.add_argument("--latency", choices=("low", "quality"), default="low",
-                   help="operating point whose default model to show (default low: live input)")
+    p.add_argument("--latency", default="low", metavar="low|quality|TIME",
+                   help="operating point whose default model to show (default low: live input), or a latency "
+                        "budget such as 150ms, 0.3s, 1s: which separator it picks, its window, look-ahead, step, "
+                        "delay and the CPU it needs on this machine (measured now)")
     p.add_argument("--samplerate", type=int, default=48000, help="stream rate to describe (default 48000)")
     p.add_argument("--channels", type=int, default=2, help="stream channels (default 2)")
     p.add_argument("--precision", choices=("int8", "float32"), default="int8",
@@ -22,6 +25,13 @@ def add_parser(sub):
 
 
 def run(args) -> int:
+    from ..latency_budget import is_budget, parse_budget
+
+    args.latency = parse_budget(args.latency).text  # bad text: one line
+    if is_budget(args.latency):
+        if args.model is not None:
+            raise RtsepError("--latency with a time picks the model itself: drop --model")
+        return _budget_info(args)
     if args.model is not None and wants_unet(args.model, None):
         return _unet_info(args)
     from ..plugins.separator import Separator  # Numba: only for a recurrent model
@@ -78,4 +88,38 @@ def _unet_info(args) -> int:
           f"{' (resampled to 44100 Hz and back)' if d['resampled'] else ''}")
     print(f"latency      : offline; a player needs {d['ahead_samples']} samples = {d['ahead_s']:.2f} s of the "
           "song separated ahead of the playhead (one segment)")
+    return 0
+
+
+def _budget_info(args) -> int:
+    """``--latency TIME``: the separator the budget picks at ``--samplerate``, its delays and the CPU
+    it needs here (measured now, a second or two)."""
+    from ..latency_budget import choose, measure_load
+
+    choice = choose(args.latency, args.samplerate, args.channels)
+    d = choice.describe()
+    d["channels"] = args.channels
+    d["cpu"] = measure_load(choice, args.channels)
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    cpu = d["cpu"]
+    print(f"budget       : {d['budget']} ({d['budget_ms']:.1f} ms)")
+    print(f"separator    : {d['model']}" + (f", ladder point {d['ladder_point']}" if choice.is_unet else
+                                             f" (operating point {d['operating_point']})"))
+    if choice.is_unet:
+        print(f"window       : {d['window_frames']} frames, look-ahead {d['lookahead_frames']}, step "
+              f"{d['step_frames']} (hop 1024 at 44.1 kHz; {d['step_samples']} samples per step here)")
+        print(f"expected SDR : vocals {d['expected_sdr_db']['vocals']:.2f} dB, accompaniment "
+              f"{d['expected_sdr_db']['accompaniment']:.2f} dB (the ladder's song figures)")
+    print(f"stream       : {d['sample_rate']} Hz, {d['channels']} channel(s)")
+    print(f"delay        : {d['delay_samples']} samples = {d['delay_ms']:.2f} ms (algorithmic "
+          f"{d['algorithmic_samples']} = {d['algorithmic_ms']:.2f} ms + compute allowance "
+          f"{d['allowance_samples']} = {d['allowance_ms']:.2f} ms); the output is silent until it has passed")
+    if choice.is_unet:
+        print(f"cpu          : {100 * cpu['load']:.0f}% of the step time per step (median; worst "
+              f"{100 * cpu['load_max']:.0f}%), {cpu['compute_ms_median']:.1f} ms of a {cpu['step_ms']:.1f} ms "
+              f"step on {cpu['threads']} thread(s); {cpu['method']}")
+    else:
+        print(f"cpu          : {100 * cpu['load']:.1f}% of one core; {cpu['method']}")
     return 0

@@ -69,7 +69,9 @@ class LiveHost(StemControlled):
             for the streaming chain), "ahead" or "chain".
         method: "net" (the network separator) or a live classic method ("repet", "center").
         switchable: chain engine: run both default models side by side (see docs/live.md).
-        operating_point: default-model choice of the chain engine, "low" or "quality".
+        operating_point: default-model choice of the chain engine, "low" or "quality", or a
+            time budget ("0.3s": :mod:`rtsep.latency_budget`; the streaming U-Net runs inline,
+            its network on its own worker thread).
         worker: chain engine on a worker thread (one block of hand-off; dry fallback).
         precision: chain engine: the recurrent model's dense layers per frame, "int8"
             (default) or "float32" (see :class:`~rtsep.plugins.separator.Separator`).
@@ -162,10 +164,22 @@ class LiveHost(StemControlled):
             if processor is None:
                 point = operating_point or ("quality" if self.source is not None and not self.notes_too_slow
                                             else "low")
-                processor, sep = build_processor(rate, self.channels, self.blocksize, mode=mode,
-                                                 vocals_db=vocals_db, accompaniment_db=accompaniment_db,
-                                                 model=model, operating_point=point, method=method,
-                                                 switchable=switchable, precision=precision)
+                # a time budget (--latency 0.3s): a recurrent point, or the streaming U-Net, which
+                # has its own worker thread (the callback only mixes its stems: run it inline)
+                from ..latency_budget import live_separator
+
+                point, sep, note = live_separator(point, rate, self.channels, self.blocksize, stats=self.stats,
+                                                  controls=self.controls, model=model, method=method,
+                                                  switchable=switchable)
+                if note:
+                    self.notes.append(note)
+                if sep is not None:
+                    processor, worker = sep, False
+                else:
+                    processor, sep = build_processor(rate, self.channels, self.blocksize, mode=mode,
+                                                     vocals_db=vocals_db, accompaniment_db=accompaniment_db,
+                                                     model=model, operating_point=point, method=method,
+                                                     switchable=switchable, precision=precision)
             else:
                 sep = None
             self.engine = ChainEngine(processor, sep, rate, self.blocksize, self.channels, self.stats,
@@ -244,7 +258,7 @@ class LiveHost(StemControlled):
         """"low" or "quality" (the chain engine's default model); settable mid-stream when
         the host was built ``switchable``. ``None`` for a song separated ahead."""
         sep = self.separator
-        return getattr(sep, "point", None) or (None if sep is None else
+        return getattr(sep, "point", None) or getattr(sep, "budget", None) or (None if sep is None else
                                                ("quality" if sep.card.lookahead_frames else "low"))
 
     @operating_point.setter

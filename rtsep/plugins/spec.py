@@ -14,7 +14,8 @@ line before any audio runs.
 Names: ``lv2(uri, **ports)``, ``vst3(path, **params)``, the pedalboard effects of
 :data:`rtsep.plugins.pedal.BUILTINS` (``reverb``, ``compressor``, ``delay``, ``eq``...),
 and rtsep's processors ``gain(db)``, ``separator(mode=..., latency=..., model=...,
-vocals_db=..., accompaniment_db=..., precision=...)`` and ``drywet(plugin, wet=...)``.
+vocals_db=..., accompaniment_db=..., precision=...)`` (``latency``: ``"low"``, ``"quality"`` or a
+budget such as ``"0.3s"``, :mod:`rtsep.latency_budget`) and ``drywet(plugin, wet=...)``.
 """
 
 from __future__ import annotations
@@ -156,17 +157,30 @@ def _gain(ctx: Context, db=0.0):
 
 def _separator(ctx: Context, mode="karaoke", latency="low", model=None, vocals_db=0.0, accompaniment_db=0.0,
                precision="int8"):
+    from ..latency_budget import is_budget, separator_for_latency
     from .separator import MODES, Separator
 
     if model is not None and not isinstance(model, str):
         raise ChainSpecError(f"separator: model must be a file or model name, got {model!r}")
+    named = isinstance(latency, str) and latency.strip().lower() in ("low", "quality")
+    controls = dict(mode=_choice("separator: mode", mode, MODES),
+                    vocals_db=_number("separator: vocals_db", vocals_db, -120.0, 24.0),
+                    accompaniment_db=_number("separator: accompaniment_db", accompaniment_db, -120.0, 24.0),
+                    precision=_choice("separator: precision", precision, ("int8", "float32")))
+    try:
+        if not named and is_budget(latency):  # a time: the best separator whose true delay fits
+            if model is not None:
+                raise ChainSpecError("separator: a latency budget picks the model itself; drop model=")
+            return separator_for_latency(latency, ctx.sample_rate, ctx.channels, live=ctx.live,
+                                         max_block=ctx.max_block, **controls)
+    except ChainSpecError:
+        raise
+    except RtsepError as exc:  # bad text, or a budget nothing fits
+        raise ChainSpecError(f"separator: {str(exc).replace('--latency', 'latency')}") from None
     return Separator(model=model, sample_rate=ctx.sample_rate, channels=ctx.channels,
-                     mode=_choice("separator: mode", mode, MODES),
-                     latency=_choice("separator: latency", latency, ("low", "quality")),
-                     vocals_db=_number("separator: vocals_db", vocals_db, -120.0, 24.0),
-                     accompaniment_db=_number("separator: accompaniment_db", accompaniment_db, -120.0, 24.0),
-                     max_block=ctx.max_block, live=ctx.live,
-                     precision=_choice("separator: precision", precision, ("int8", "float32")))
+                     latency=_choice("separator: latency", latency.strip().lower() if named else latency,
+                                     ("low", "quality")),
+                     max_block=ctx.max_block, live=ctx.live, **controls)
 
 
 def _drywet(ctx: Context, plugin, wet=1.0, fade_ms=10.0):

@@ -254,7 +254,12 @@ def test_operating_point_switch_from_the_window(jack_server, demo_wav, tmp_path)
         win.show()
         _pump(app, 1.0)
         assert host.running and win.controls.point_combo.isEnabled()
-        win.controls.point_combo.setCurrentText("low")
+        box = win.controls.point_combo
+        assert [box.itemData(i) for i in range(box.count())] == ["low", "quality"]
+        names = {p: getattr(host.separator, p).card.name for p in ("low", "quality")}  # the models' own names
+        assert box.currentText() == f"{names['quality']} (quality) · {host.latency()['algorithmic_ms']:.1f} ms"
+        assert box.itemText(box.findData("low")).startswith(f"{names['low']} (low)")
+        box.setCurrentIndex(box.findData("low"))
         _pump(app, 0.5)
         assert host.operating_point == "low" and host.latency()["algorithmic_samples"] == lat
         win.close()
@@ -262,6 +267,110 @@ def test_operating_point_switch_from_the_window(jack_server, demo_wav, tmp_path)
         assert not host.running
     finally:
         registry.MODELS_DIR = old
+
+
+# --- readouts and the Model box on stand-in hosts (no device) ---------------------------------
+
+class _Described:
+    """A stand-in separator that describes itself like the recurrent ones (a model dict), or
+    with top-level keys (``top``) like the streaming U-Net."""
+
+    def __init__(self, name=None, top=None, **model):
+        self.d = dict(top or {}, **({"model": {"name": name, **model}} if name else {}))
+
+    def describe(self):
+        return self.d
+
+
+def _stand_in_host(*, separator=None, ahead=None, worker=True, jack=True, algorithmic_ms=0.0, blocksize=128):
+    from types import SimpleNamespace
+
+    from rtsep.host.stats import StreamStats
+
+    lat = {"algorithmic_ms": algorithmic_ms, "handoff_ms": 0.0, "device_ms": 0.0, "total_ms": algorithmic_ms}
+    return SimpleNamespace(
+        stats=StreamStats(RATE, blocksize, history=1 << 12), latency=lambda: lat, sample_rate=RATE,
+        blocksize=blocksize, running=True, jack_ports={"in": [], "out": ["PortAudio:out_0"] if jack else []},
+        mode="karaoke", vocals_db=0.0, accompaniment_db=0.0, separator=separator, plugin=separator,
+        ahead=ahead, worker=worker, taps=SimpleNamespace(vad=SimpleNamespace(latest=lambda: None)),
+        source=None, input_device=None, output_device=None)
+
+
+def _callbacks(stats, loads, flagged=()):
+    """Record one callback per load (fraction of the block period); PortAudio's xrun flags
+    (output underflow, input overflow: what PortAudio raises after JACK's xrun notification)
+    on the callbacks whose index is in ``flagged``."""
+    for i, load in enumerate(loads):
+        if i in flagged:
+            stats.flags(0x4 | 0x2)
+        stats.record(load * stats.period_s, stats.blocksize)
+
+
+def test_readout_tells_server_xruns_from_rtsep_misses():
+    _qt()
+    from rtsep.gui.readout import ReadoutPanel
+
+    panel = ReadoutPanel()
+    host = _stand_in_host(separator=_Described("release-low", lookahead_frames=0), algorithmic_ms=12.0)
+    st = host.stats
+    _callbacks(st, [0.1] * 200, flagged={10, 50, 51})  # the server's xruns; our callbacks all in time
+    panel.show_host(host, 0.5)
+    v, k = panel.values, panel.keys
+    assert (k["xruns"].text(), v["xruns"].text(), v["misses"].text()) == ("server xruns", "3", "0")
+    assert not v["xruns"].property("bad") and not v["misses"].property("bad")  # nothing of ours: not red
+
+    _callbacks(st, [0.1, 1.5, 0.2, 1.2])  # two callbacks of ours past their period
+    st.deadline_misses += 2  # and two blocks the worker had not ready
+    panel.show_host(host, 0.5)
+    assert (v["xruns"].text(), v["misses"].text()) == ("3", "4") and v["misses"].property("bad")
+    assert v["misses"].toolTip() == "2 blocks not ready in time, 2 callbacks past their period"
+    assert not v["xruns"].property("bad")
+    _callbacks(st, [0.1] * 10)  # counted once: later refreshes add only new late callbacks
+    panel.show_host(host, 0.5)
+    assert v["misses"].text() == "4"
+
+    # Inline (no worker): a callback past its period is already one of the stats' deadline
+    # misses (the host counts it), so it is not added twice.
+    inline = _stand_in_host(separator=_Described("release-low"), worker=False, jack=False)
+    _callbacks(inline.stats, [0.1, 1.5, 0.1], flagged={2})
+    inline.stats.deadline_misses += 1
+    panel.show_host(inline, 0.5)  # another host: the late count starts again from its stats
+    assert (k["xruns"].text(), v["xruns"].text(), v["misses"].text()) == ("device xruns", "1", "1")
+
+
+def test_model_box_and_readout_name_what_separates():
+    """The Model box and the readout read the separator's describe(), or the ahead producer:
+    a song ahead of the playhead names the producer's model, a streaming separator its own
+    name and the engine's delay, also for a separator the window has never heard of."""
+    from types import SimpleNamespace
+
+    _qt()
+    from rtsep.gui.controls import ControlsPanel
+    from rtsep.gui.hostspec import HostSpec
+    from rtsep.gui.readout import ReadoutPanel
+
+    producer = SimpleNamespace(name="unet", speed_x=12.0)
+    ahead = SimpleNamespace(producer=producer, ahead_s=20.0, min_ahead_s=11.0)
+    hosts = {
+        "unet (ahead)": _stand_in_host(ahead=ahead),
+        "release-low · 12.0 ms": _stand_in_host(
+            separator=_Described("release-low", path="/m/release-low.onnx", lookahead_frames=0), algorithmic_ms=12.0),
+        "unet-stream · 302.5 ms": _stand_in_host(
+            separator=_Described(top={"separator": "unet-stream", "ladder_point": "W128-L4-S4", "latency_ms": 290.0,
+                                      "lookahead_frames": 4}), algorithmic_ms=302.5),
+    }
+    controls, panel = ControlsPanel(), ReadoutPanel()
+    for label, host in hosts.items():
+        controls.bind(host, HostSpec())
+        box = controls.point_combo
+        assert (box.count(), box.currentText(), box.isEnabled()) == (1, label, False)
+        panel.show_host(host, 0.5)
+        assert panel.values["model"].text() == {"unet (ahead)": "unet (ahead)", "release-low · 12.0 ms":
+                                                "release-low [low]"}.get(label, "unet-stream [W128-L4-S4]")
+    placeholder = _stand_in_host(separator=_Described("my-model", placeholder=True, lookahead_frames=3),
+                                 algorithmic_ms=112.0)
+    panel.show_host(placeholder, 0.5)
+    assert panel.values["model"].text() == "my-model (untrained) [quality]" and panel.values["model"].property("bad")
 
 
 # --- karaoke widgets on stand-in data (no host) ------------------------------------------------
@@ -519,7 +628,7 @@ def test_window_with_karaoke_mic_pitch_lane_and_voice_chain(jack_server, tmp_pat
     _pump(app, 1.0)
     assert host.running and not win.karaoke.isHidden() and not win.karaoke.lane.isHidden(), win.errors
     assert "stem at the playhead" in win.view.spec_out.plot.titleLabel.text
-    assert win.controls.point_combo.currentText() == "U-Net (ahead)"  # not "low": the song plays from stems
+    assert win.controls.point_combo.currentText() == f"{host.ahead.producer.name} (ahead)"  # not "low": stems play
     singer = _sing_into(host.jack_ports["in"][0], clip["vocals"].mean(axis=1), jack_server.name, tmp_path, host)
     lane, panel = win.karaoke.lane, win.karaoke.mic_panel
     try:  # the melody is computed ahead in a process of its own: wait for it and the singer

@@ -13,8 +13,7 @@ from pathlib import Path
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from ..plugins.modes import MODES  # the mode box offers the separator's modes
-
-AHEAD_ITEM = "U-Net (ahead)"  # the Model box while the song plays from stems separated ahead
+from .modelinfo import separator_info
 
 
 class ControlsPanel(QtWidgets.QWidget):
@@ -56,12 +55,9 @@ class ControlsPanel(QtWidgets.QWidget):
         row1.addWidget(self.bypass_box)
         row1.addSpacing(12)
         row1.addWidget(QtWidgets.QLabel("Model"))
-        self.point_combo = QtWidgets.QComboBox()
-        self.point_combo.addItems(("low", "quality"))
-        self.point_combo.setToolTip("operating point: low (<= 12 ms, live input) or quality (long window, "
-                                    "look-ahead). Switchable mid-stream when started with --switchable: both "
-                                    "models run aligned and the change is a crossfade")
-        self.point_combo.currentTextChanged.connect(self._point_changed)
+        self.point_combo = QtWidgets.QComboBox()  # what separates; a choice only when switchable
+        self.point_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.point_combo.currentIndexChanged.connect(self._point_changed)
         row1.addWidget(self.point_combo)
         row1.addSpacing(16)
         self.vocals_slider, self.vocals_label = self._gain_slider(row1, "Vocals", self._vocals_changed)
@@ -111,16 +107,7 @@ class ControlsPanel(QtWidgets.QWidget):
         widgets = (self.mode_combo, self.bypass_box, self.vocals_slider, self.accomp_slider, self.point_combo)
         for w in widgets:
             w.blockSignals(True)
-        point = host.operating_point
-        ahead = getattr(getattr(host, "engine", None), "name", None) == "ahead"
-        at = self.point_combo.findText(AHEAD_ITEM)
-        if ahead and at < 0:
-            self.point_combo.addItem(AHEAD_ITEM)
-        elif not ahead and at >= 0:
-            self.point_combo.removeItem(at)
-        # a song separated ahead by the U-Net has no operating point: say which model plays
-        self.point_combo.setCurrentText(AHEAD_ITEM if ahead else (point or "low"))
-        self.point_combo.setEnabled(hasattr(host.separator, "point"))
+        self._show_model(host)
         bypass = host.mode == "bypass"
         self.bypass_box.setChecked(bypass)
         self.mode_combo.setCurrentText(spec.mode if bypass and spec.mode in MODES
@@ -131,6 +118,28 @@ class ControlsPanel(QtWidgets.QWidget):
         self.accomp_label.setText(f"{host.accompaniment_db:+.0f} dB")
         for w in widgets:
             w.blockSignals(False)
+
+    def _show_model(self, host) -> None:
+        """The Model box names what separates (:func:`~rtsep.gui.modelinfo.separator_info`): the
+        model ahead of the playhead, or the streaming model and its delay; with a switchable
+        host it offers the operating points, each with its model's name."""
+        info = separator_info(host)
+        box = self.point_combo
+        box.clear()
+        if info.points and hasattr(host.separator, "point"):
+            for point, name in info.points.items():
+                box.addItem(f"{name} ({point}) · {info.latency_ms:.1f} ms", point)
+            box.setCurrentIndex(max(0, box.findData(info.point)))
+            box.setEnabled(True)
+            box.setToolTip("operating point, switchable mid-stream (--switchable): both models run "
+                           "aligned to the longer delay and the change is a crossfade")
+        else:
+            box.addItem(info.label, None)
+            box.setEnabled(False)
+            box.setToolTip("what separates this stream" + (
+                ": the song is separated ahead of the playhead, so no separator runs against the audio "
+                "deadline" if info.ahead else f", with {info.latency_ms:.1f} ms of algorithmic delay; "
+                "rtsep live --switchable lets this box switch between the low and quality models"))
 
     def fill_devices(self) -> None:
         from ..host import audio
@@ -181,8 +190,9 @@ class ControlsPanel(QtWidgets.QWidget):
     def _devices_changed(self, *_):
         self.devices_changed.emit()
 
-    def _point_changed(self, point: str) -> None:
-        if hasattr(self.host.separator, "point"):
+    def _point_changed(self, _index: int) -> None:
+        point = self.point_combo.currentData()
+        if point is not None and hasattr(self.host.separator, "point"):
             self.host.operating_point = point
 
     def _mode_changed(self, mode: str) -> None:

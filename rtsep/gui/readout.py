@@ -1,20 +1,27 @@
 """The live window's readout panel: latency, audio health, separator and display figures,
-refreshed a few times a second from the host (never from the audio thread)."""
+refreshed a few times a second from the host (never from the audio thread).
+
+Whose fault a click is: **server xruns** are the xruns the audio server reported (PortAudio's
+under/overflow flags; on JACK, PortAudio raises them on the callback after each of the
+server's xrun notifications, whoever was late: the server's own clock, another client or
+ours); **rtsep misses** are rtsep's own deadlines: blocks the separator did not have ready
+(played dry, or silent ahead of the playhead) and audio callbacks of ours that ran past
+their block period. Only the second is red.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from pyqtgraph.Qt import QtWidgets
 
 from .canvas import side_panel
+from .modelinfo import separator_info
 
 READOUT_ROWS = (
     ("LATENCY", (("alg", "algorithmic"), ("handoff", "hand-off"), ("device", "device in + out"),
                  ("total", "total"))),
-    ("AUDIO", (("state", "state"), ("block", "block"), ("load", "callback load"), ("dropouts", "dropouts"),
-               ("misses", "deadline misses"), ("fallbacks", "dry fallbacks"))),
+    ("AUDIO", (("state", "state"), ("block", "block"), ("load", "callback load"), ("xruns", "server xruns"),
+               ("misses", "rtsep misses"), ("fallbacks", "dry fallbacks"))),
     ("SEPARATOR", (("model", "model"), ("mode", "mode"), ("vad", "vocal activity"), ("stft", "STFT"),
                    ("ahead", "stems ahead"))),
     ("DISPLAY", (("fps", "GUI"), ("paints", "repaints"), ("tick", "tick"), ("sched", "GUI thread"))),
@@ -22,15 +29,21 @@ READOUT_ROWS = (
 
 
 class RecentLoad:
-    """Mean and max callback load since the previous call, from the host stats' time ring."""
+    """Mean and max callback load since the previous call, from the host stats' time ring,
+    and :attr:`late`: callbacks so far that ran past their block period (counted from the
+    same ring, so the audio thread does no more work for it)."""
 
     def __init__(self):
+        self._stats = None
         self._seen = None
         self._load = (0.0, 0.0)
+        self.late = 0
 
     def __call__(self, stats) -> tuple[float, float]:
         c1 = stats.callbacks
-        c0 = c1 if self._seen is None else self._seen
+        if stats is not self._stats or (self._seen is not None and c1 < self._seen):  # new host, restart
+            self._stats, self._seen, self.late = stats, None, 0
+        c0 = 0 if self._seen is None else self._seen
         self._seen = c1
         times = getattr(stats, "_times", None)
         hist = getattr(stats, "_history", 0)
@@ -39,22 +52,28 @@ class RecentLoad:
         n = min(c1 - c0, hist)
         idx = np.arange(c1 - n, c1) % hist
         t = times[idx] / stats.period_s
+        self.late += int(np.count_nonzero(t > 1.0))
         self._load = (float(t.mean()), float(t.max()))
         return self._load
 
 
-def model_name(host) -> tuple[str, bool]:
-    """``(file stem or processor class, untrained)`` of the host's separator (the model of
-    the producer when the song is separated ahead of the playhead)."""
-    card = getattr(host.separator, "card", None)
-    ahead = getattr(host, "ahead", None)
-    if card is not None:
-        name = Path(str(card.path)).stem
-    elif ahead is not None:
-        name = f"{_producer(ahead, 'name', 'song')} (ahead)"
-    else:
-        name = type(host.plugin).__name__
-    return name, bool(getattr(card, "placeholder", False))
+def rtsep_misses(host, late_callbacks: int) -> tuple[int, str]:
+    """``(count, breakdown)`` of rtsep's own missed deadlines: the stats' deadline misses
+    (a worker's block not ready, the song's stems not there, an inline callback past its
+    period) plus, when the separator runs off the callback (worker or ahead), callbacks that
+    ran past their period (an inline callback's is already a deadline miss)."""
+    misses = int(host.stats.deadline_misses)
+    off_callback = bool(getattr(host, "worker", False)) or getattr(host, "ahead", None) is not None
+    late = int(late_callbacks) if off_callback else 0
+    return misses + late, f"{misses} blocks not ready in time, {late} callbacks past their period"
+
+
+def server_xruns(host) -> tuple[int, str]:
+    """``(count, row label)`` of the xruns the audio server (or device) reported: PortAudio's
+    under/overflow flags (``stats.dropouts``). On JACK PortAudio raises them on the callback
+    after the server's xrun notification, so several xruns in one cycle count once."""
+    on_jack = any(getattr(host, "jack_ports", {}).values())
+    return int(host.stats.dropouts), "server xruns" if on_jack or not host.running else "device xruns"
 
 
 def _producer(ahead, attr: str, default):
@@ -72,7 +91,9 @@ class ReadoutPanel(QtWidgets.QFrame):
         grid.setContentsMargins(8, 6, 8, 6)
         grid.setVerticalSpacing(3)
         self.values: dict[str, QtWidgets.QLabel] = {}
+        self.keys: dict[str, QtWidgets.QLabel] = {}
         self.recent_load = RecentLoad()
+        self._info = None
         r = 0
         for head, keys in rows:
             h = QtWidgets.QLabel(head)
@@ -87,6 +108,7 @@ class ReadoutPanel(QtWidgets.QFrame):
                 grid.addWidget(k, r, 0)
                 grid.addWidget(v, r, 1)
                 self.values[key] = v
+                self.keys[key] = k
                 r += 1
         grid.setRowStretch(r, 1)
 
@@ -98,6 +120,15 @@ class ReadoutPanel(QtWidgets.QFrame):
         if bool(lab.property("bad")) != bad:
             lab.setProperty("bad", bad)
             lab.setStyleSheet(f"color: {'#ff7060' if bad else '#f0f0f5'}; font-weight: bold;")
+
+    def separator(self, host):
+        """:func:`~rtsep.gui.modelinfo.separator_info` of ``host``, asked again only when the
+        host, its separator or its operating point changed (``describe()`` is not free)."""
+        sep = getattr(host, "separator", None)
+        key = (id(host), id(sep), getattr(sep, "point", None))
+        if self._info is None or self._info[0] != key:
+            self._info = (key, separator_info(host))
+        return self._info[1]
 
     def show_host(self, host, vad_threshold: float) -> None:
         """Latency, audio, separator rows from ``host``."""
@@ -112,13 +143,16 @@ class ReadoutPanel(QtWidgets.QFrame):
         self.set("state", "streaming" if host.running else "stopped", not host.running)
         self.set("block", f"{host.blocksize} @ {sr / 1000:g} kHz = {1000 * host.blocksize / sr:.2f} ms")
         self.set("load", f"{100 * mean:.0f}% avg · {100 * peak:.0f}% max", peak > 0.8)
-        self.set("dropouts", str(st.dropouts), st.dropouts > 0)
-        self.set("misses", str(st.deadline_misses), st.deadline_misses > 0)
+        xruns, label = server_xruns(host)
+        if self.keys["xruns"].text() != label:
+            self.keys["xruns"].setText(label)
+        self.set("xruns", str(xruns))  # not red: rtsep's part in them is the next row
+        misses, why = rtsep_misses(host, self.recent_load.late)
+        self.set("misses", str(misses), misses > 0)
+        self.values["misses"].setToolTip(why)
         self.set("fallbacks", str(st.fallback_blocks), st.fallback_blocks > 0)
-        name, untrained = model_name(host)
-        point = host.operating_point
-        self.set("model", name + (" (untrained)" if untrained and "placeholder" not in name else "")
-                 + (f" [{point}]" if point else ""), untrained)
+        info = self.separator(host)
+        self.set("model", info.short, info.untrained)
         mode = host.mode
         if mode == "mix":
             mode += f" {host.vocals_db:+.0f} / {host.accompaniment_db:+.0f} dB"

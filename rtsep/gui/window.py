@@ -33,7 +33,7 @@ from .karaoke import KaraokeView, has_karaoke
 from .meters import LevelMeter
 from .priority import GUI_RT_PRIORITY, gui_thread_priority, restore_thread_priority
 from .qtcompat import protect_none
-from .readout import ReadoutPanel, model_name
+from .readout import ReadoutPanel
 from .separation import SeparationView
 
 __all__ = ["HostSpec", "LiveWindow", "PlotCanvas"]
@@ -286,10 +286,9 @@ class LiveWindow(QtWidgets.QMainWindow):
 
     def _show_status(self) -> None:
         host = self.host
-        name, untrained = model_name(host)
-        card = getattr(host.separator, "card", None)
-        model = Path(str(card.path)).name if card is not None else name
-        if untrained:
+        info = self.readout.separator(host)
+        model = (info.file or info.name) + (" (ahead)" if info.ahead else "")
+        if info.untrained:
             model += " (untrained placeholder)"
         parts = [f"model {model}", f"mode {host.mode}"]
         src = host.source

@@ -78,3 +78,34 @@ def test_modes_constants_are_shared():
     from rtsep.plugins import modes
 
     assert modes.MODES is MODES and modes.HOST_MODES is HOST_MODES
+
+
+def test_every_separator_takes_the_same_controls(placeholder_model):
+    """The recurrent separator, the switch (both of its separators), the classic methods and
+    the live host's chain engine: one set of controls, one validation."""
+    from rtsep import Separator
+    from rtsep.host.chain_engine import ChainEngine, build_processor
+    from rtsep.host.stats import StreamStats
+    from rtsep.methods import make_plugin
+    from rtsep.plugins.switch import OperatingPointSwitch
+
+    low, quality = (Separator(placeholder_model, sample_rate=16000, channels=2) for _ in range(2))
+    sw = OperatingPointSwitch(low, quality)
+    seps = [low, sw, make_plugin("repet", 16000, 2), make_plugin("center", 16000, 2)]
+    for s in seps:
+        assert isinstance(s, StemControlled) and isinstance(s.controls, StemControls)
+        s.mode = "mix"
+        s.vocals_db = -6.0
+        assert (s.mode, s.vocals_db, s.accompaniment_db) == ("mix", -6.0, 0.0)
+        with pytest.raises(ValueError, match="mode must be one of"):
+            s.mode = "bypass"
+    assert (quality.mode, quality.vocals_db) == ("mix", -6.0)  # the switch drives both
+
+    plugin, sep = build_processor(16000, 2, 256, mode="mix", vocals_db=-3.0, accompaniment_db=2.0, model=None,
+                                  operating_point="low", method="center", switchable=False)
+    assert sep is None and (plugin.mode, plugin.vocals_db, plugin.accompaniment_db) == ("mix", -3.0, 2.0)
+    eng = ChainEngine(plugin, None, 16000, 256, 2, StreamStats(16000, 256), worker=False)
+    eng.configure("bypass", -4.0, 1.0)  # the dry wrapper's; the method keeps its mode
+    assert eng.drywet.wet == 0.0 and (plugin.mode, plugin.vocals_db) == ("mix", -4.0)
+    eng.configure("vocals", -4.0, 1.0)
+    assert eng.drywet.wet == 1.0 and plugin.mode == "vocals"

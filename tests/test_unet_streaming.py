@@ -15,7 +15,8 @@ from rtsep.unet.streaming import StreamingUNet
 
 SR = 44100
 PLAIN = LadderPoint(64, 1, 2, 2 * HOP, 0.0, 0.0)
-MIRROR = LadderPoint(64, 0, 2, 2 * HOP, 0.0, 0.0, future="mirror", future_frames=4, full_band=True)
+MIRROR = LadderPoint(64, 0, 2, 2 * HOP, 0.0, 0.0, future="mirror", future_frames=4, full_band=True,
+                     extend_vocals=True)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,8 @@ def _direct(point: LadderPoint, audio: np.ndarray, session) -> tuple[np.ndarray,
                 mask[:, f] = m[r - lk - s + j].T
     vocals = np.zeros_like(spec)
     vocals[:, :, :1024] = mask * spec[:, :, :1024]
+    if point.extend_vocals:
+        vocals[:, :, 1024:] = mask[:, :, -128:].mean(axis=-1, keepdims=True) * spec[:, :, 1024:]
     mix = spec.copy()
     if not point.full_band:
         mix[:, :, 1024:] = 0

@@ -39,6 +39,7 @@ class LadderPoint:
     future: str = "edge"          # the window's unknown future: "edge" (the window ends at the newest
     future_frames: int = 0        # frame), "mirror" (P frames: the newest reflected), "repeat", "zero"
     full_band: bool = False       # accompaniment keeps the mixture above the network's 11 kHz
+    extend_vocals: bool = False   # vocals above 11 kHz: the mean vocal mask of the top 128 bins
 
     @property
     def delay_samples_44k(self) -> int:

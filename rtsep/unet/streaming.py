@@ -10,10 +10,11 @@ inverted and overlap-added. After a step at frame K the signal is complete up to
 ``(K - L - 3) * hop``; output advances ``S`` hops per step, so the delay is
 ``(4 + L + S - 1) * hop - 1`` samples at 44.1 kHz (``latency_samples``).
 
-Vocals are silent above the network's 1024 bins (11 kHz), as the reference's; the accompaniment
-is the mixture less the vocals, full band by default (``full_band``: the reference also drops the
-mixture above 11 kHz from the accompaniment; cymbals go missing) so the two stems sum to the delayed
-input.
+Vocals are silent above the network's 1024 bins (11 kHz), as the reference's, unless the point
+says ``extend_vocals`` (there: the mean vocal mask of the top 128 bins, per frame and channel:
+sibilants leave the accompaniment); the accompaniment is the mixture less the vocals, full band
+with ``full_band`` (the reference drops the mixture above 11 kHz from the accompaniment: cymbals
+go missing), and then the two stems sum to the delayed input.
 
 Other rates are resampled to 44.1 kHz with soxr as :class:`~rtsep.unet.separator.UNetSeparator`
 does; the resamplers keep the content aligned, and the output is a fixed ``latency_samples`` behind
@@ -39,6 +40,7 @@ from .stft import HOP, N_BINS, N_FFT, OVERLAP, analyse, overlap_add, synthesise
 
 MODEL_RATE = 44100
 BINS = 1024          # F: the network's bins (read from the model card in UNetModel; fixed in this file)
+EXTEND_BINS = 128    # extend_vocals: the top bins whose mean vocal mask applies above F
 EXPONENT, EPSILON = 2.0, 1e-10
 
 
@@ -60,6 +62,7 @@ class _Core:
         self.wide = wide
         self.session = session
         self.full_band = full_band
+        self.extend = point.extend_vocals
         self.reset()
 
     def reset(self) -> None:
@@ -125,6 +128,9 @@ class _Core:
         mix = self.spec[:, :s]                                         # (wide, S, N_BINS)
         both = np.zeros((2, self.wide, s, N_BINS), np.complex64)
         np.multiply(masks, mix[:, :, :BINS], out=both[0, :, :, :BINS])
+        if self.extend:  # sibilants above 11 kHz follow the voice's top band, not the accompaniment
+            high = masks[:, :, BINS - EXTEND_BINS:].mean(axis=-1, keepdims=True)   # (wide, S, 1)
+            np.multiply(high, mix[:, :, BINS:], out=both[0, :, :, BINS:])
         if self.full_band:
             np.subtract(mix, both[0], out=both[1])
         else:

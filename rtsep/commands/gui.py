@@ -68,7 +68,8 @@ def run(args) -> int:
     from ..gui.window import HostSpec, LiveWindow
     from . import live
 
-    spec = HostSpec(input_device=args.input_device, output_device=args.output_device, source=args.source,
+    source = live.song_source(args, always_queue=True)  # a song separated ahead: a queue of one (key, tempo)
+    spec = HostSpec(input_device=args.input_device, output_device=args.output_device, source=source,
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
                     model=args.model, worker=not args.inline, loop=args.loop)
@@ -124,6 +125,9 @@ def run(args) -> int:
     s.update(result)
     s.update({"gui": win.summary(), "latency": host.latency(), "sample_rate": host.sample_rate,
               "blocksize": host.blocksize, "mode": host.mode, "errors": win.errors})
+    queue = getattr(host.source, "queue", None)
+    if queue is not None:
+        s.update({"key": queue.controls.key, "tempo": queue.controls.tempo, "songs": queue.rows()})
     if args.screenshot:
         s["screenshot"] = str(args.screenshot)
     if args.json:
@@ -136,6 +140,8 @@ def run(args) -> int:
     if getattr(host, "mic", None) is not None:
         score = "-" if s.get("score") is None else f"{s['score']:.1f}"
         print(f"microphone: {s.get('mic_latency_samples')} samples to the output; score {score}")
+    if queue is not None:
+        live.print_songs(s["songs"], sys.stdout)
     if args.screenshot:
         print(f"screenshot: {args.screenshot}")
     for e in win.errors:

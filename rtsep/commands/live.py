@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -15,7 +16,13 @@ def add_parser(sub):
                                    "latency) is printed at exit.")
     p.add_argument("--input-device", "-i", help="input device index or name part (default: system default)")
     p.add_argument("--output-device", "-o", help="output device index or name part (default: system default)")
-    p.add_argument("--source", help="play this audio file as the input (karaoke from a song)")
+    p.add_argument("--source", nargs="+", action=_Sources, metavar="SONG",
+                   help="play this audio file as the input (karaoke from a song); several files, a folder or "
+                        "an M3U playlist make a queue, played one after the other without a gap")
+    p.add_argument("--key", type=float, default=0.0, metavar="N",
+                   help="move the song's key by N semitones, -6..+6 (the pitch guide and the score follow)")
+    p.add_argument("--tempo", type=float, default=1.0, metavar="R",
+                   help="play the song at R times its speed, 0.5..1.5 (pitch kept; the guide's timeline follows)")
     p.add_argument("--mode", choices=("karaoke", "vocals", "mix", "bypass"), default="karaoke",
                    help="karaoke = accompaniment, vocals = voice only (monitoring), mix = both with "
                         "--vocals-db/--accompaniment-db, bypass = latency-matched dry (default karaoke)")
@@ -56,6 +63,51 @@ def add_parser(sub):
     return p
 
 
+class _Sources(argparse.Action):
+    """``--source`` keeps one item as a string (a file) and several as a list (a queue)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
+def song_source(args, *, always_queue: bool = False):
+    """The host's ``source`` from ``--source``/``--key``/``--tempo``: a path as before, or a
+    :class:`~rtsep.host.queue.SongQueue` (several songs, a folder, a playlist, a key or a tempo;
+    ``always_queue``: a single song too, when it is separated ahead, for the GUI's controls)."""
+    from ..host.keytempo import check_key, check_tempo
+
+    key, tempo = check_key(getattr(args, "key", 0.0)), check_tempo(getattr(args, "tempo", 1.0))
+    src = args.source
+    if src is None:
+        if key or tempo != 1.0:
+            raise RtsepError("--key and --tempo need --source SONG")
+        return None
+    items = [src] if isinstance(src, str) else list(src)
+    from pathlib import Path
+
+    from ..host.queue import PLAYLIST_EXTENSIONS, SongQueue
+
+    one_file = len(items) == 1 and not Path(items[0]).is_dir() and \
+        Path(items[0]).suffix.lower().lstrip(".") not in PLAYLIST_EXTENSIONS
+    chain = (args.model not in (None, "unet") or getattr(args, "method", "net") != "net"
+             or getattr(args, "switchable", False) or getattr(args, "latency", None) is not None)
+    if one_file and (chain or not always_queue) and not key and tempo == 1.0:
+        return items[0]
+    if chain:
+        raise RtsepError("a queue of songs, --key and --tempo need the songs separated ahead: "
+                         "leave out --model, --method, --latency and --switchable")
+    return SongQueue.from_items(items, key=key, tempo=tempo, loop=bool(getattr(args, "loop", False)))
+
+
+def print_songs(rows, file) -> None:
+    """One line per song of a queue: title, duration, ahead_s, score, state."""
+    for i, r in enumerate(rows, 1):
+        dur = "-" if r["duration"] is None else f"{r['duration']:.1f} s"
+        ahead = "-" if r["ahead_s"] is None else f"{r['ahead_s']:.1f} s"
+        score = "-" if r["score"] is None else f"{r['score']:.1f}"
+        print(f"  {i:2d}. {r['title']}: {dur}, {r['state']}, separated ahead {ahead}, score {score}", file=file)
+
+
 def mic_options(args) -> dict:
     """The LiveHost keyword arguments of the microphone options (shared with ``rtsep gui``)."""
     if not getattr(args, "mic", False):
@@ -78,7 +130,8 @@ def run(args) -> int:
         from ..latency_budget import parse_budget
 
         parse_budget(args.latency)  # bad text: one line before any device opens
-    host = LiveHost(input_device=args.input_device, output_device=args.output_device, source=args.source,
+    source = song_source(args)
+    host = LiveHost(input_device=args.input_device, output_device=args.output_device, source=source,
                     samplerate=args.samplerate, blocksize=args.blocksize, channels=args.channels,
                     mode=args.mode, vocals_db=args.vocals_db, accompaniment_db=args.accompaniment_db,
                     model=args.model, operating_point=args.latency, worker=not args.inline,
@@ -90,6 +143,8 @@ def run(args) -> int:
     host.start()
     lat = host.latency()
     src = f"file {host.source.path}" if host.source else f"input device {host.input_device}"
+    if getattr(host.source, "queue", None) is not None:
+        src = f"a queue of {len(host.source.queue)} songs from {host.source.path}"
     if host.ahead is not None:
         how = f"separated ahead by {host.ahead.producer.name} ({host.ahead.producer.speed_x:.0f}x real time)"
     else:
@@ -102,12 +157,25 @@ def run(args) -> int:
           f"device {lat['device_ms']:.1f}). Ctrl-C stops.", file=log, flush=True)
     if host.separator is not None and host.separator.card.placeholder:
         print("rtsep: note: the model is an untrained placeholder: it does not really separate", file=log)
+    queue = getattr(host.source, "queue", None)
+    said = [0]
+
+    def tell(_host):  # a song of the queue that could not be played: one line each
+        for line in queue.messages[said[0]:]:
+            print(f"rtsep: note: {line}", file=log, flush=True)
+        said[0] = len(queue.messages)
+
     try:
-        reason = host.run(args.duration)
+        reason = host.run(args.duration, on_tick=tell if queue is not None else None)
     finally:
         host.close()
+    if queue is not None:
+        tell(host)
     s = host.summary(skip=8)
     s["stopped"] = reason
+    if queue is not None:
+        c = queue.controls
+        s.update({"key": c.key, "tempo": c.tempo, "songs": queue.rows()})
     if hasattr(host.separator, "compute_load"):  # --latency TIME: the streaming U-Net's worker
         s["unet_worker"] = host.separator.compute_load()
     if args.json:
@@ -125,6 +193,9 @@ def run(args) -> int:
         score = "-" if s.get("score") is None else f"{s['score']:.1f}"
         print(f"microphone: {s['mic_latency_samples']} samples to the output (one block + the voice chain); "
               f"score {score}")
+    if queue is not None:
+        print(f"queue: {len(queue)} songs, key {queue.controls.key:+g} semitones, tempo {queue.controls.tempo:g}")
+        print_songs(s["songs"], sys.stdout)
     print(f"end-to-end latency {lat['total_samples']} samples = {lat['total_ms']:.2f} ms: algorithmic "
           f"{lat['algorithmic_samples']} + hand-off {lat['handoff_samples']} + device in "
           f"{lat['device_input_samples']} + out {lat['device_output_samples']} (as PortAudio reports)")

@@ -6,6 +6,7 @@
 * :mod:`.meters` and :mod:`.readout`: levels, latency, load and display figures;
 * :mod:`.karaoke`: with a microphone (``--mic``), the pitch lane (:mod:`.pitchlane`) and the
   microphone panel (:mod:`.mic`: its meter, gain and the voice chain's controls);
+* :mod:`.queue`: with a queue of songs, the list, next / skip, key and tempo;
 * :mod:`.hostspec`: how the host is (re)built, e.g. on a device change.
 
 Threading: everything here runs on the Qt (GUI) thread. The audio thread is never waited
@@ -33,6 +34,7 @@ from .karaoke import KaraokeView, has_karaoke
 from .meters import LevelMeter
 from .priority import GUI_RT_PRIORITY, gui_thread_priority, restore_thread_priority
 from .qtcompat import protect_none
+from .queue import QueuePanel
 from .readout import ReadoutPanel
 from .separation import SeparationView
 
@@ -133,6 +135,10 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.karaoke.hide()
         outer.addWidget(self.karaoke, 2)
 
+        self.queue_panel = QueuePanel()  # a queue of songs: next / skip, key and tempo
+        self.queue_panel.hide()
+        outer.addWidget(self.queue_panel, 1)
+
         self.status = QtWidgets.QLabel()
         self.status.setStyleSheet("QLabel { color: #9a9aa5; font-size: 11px; }")
         outer.addWidget(self.status)
@@ -141,6 +147,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         """Point the display and the controls at ``self.host`` (after a (re)build)."""
         self.view.bind(self.host)
         self.controls.bind(self.host, self.spec)
+        self.queue_panel.bind(self.host)
         if has_karaoke(self.host):
             self.karaoke.bind(self.host)
             self.karaoke.show()
@@ -252,6 +259,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if self.karaoke.host is self.host and not self.karaoke.isHidden():
             self.karaoke.update_levels(lv)
             self.karaoke.update_from_host()
+        self.queue_panel.update_from_host()
         self.graphics.scene().prepareForPaint()
         self._update_readout()
 

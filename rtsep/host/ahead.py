@@ -33,18 +33,22 @@ UNET_THREADS = 2
 
 
 class StemRing:
-    """Vocals and accompaniment, ``(capacity, channels)`` float32 each, at stream positions.
+    """Vocals and accompaniment, ``(capacity, channels)`` float32 each, at stream positions
+    (and, for a queue of songs, the dry song as rendered: ``dry=True``).
 
     One producer writes frames ``[write_count, ...)``; the audio callback reads at its own
     ``read_count`` (the playhead), which advances whether or not the stems were there, so a
     producer that fell behind writes frames nobody reads until it catches up. Counters are
-    published after the copies (see :mod:`rtsep.host.ring` for why that is safe here).
+    published after the copies (see :mod:`rtsep.host.ring` for why that is safe here). A
+    producer may take back frames the callback has not reached (:meth:`truncate`): a key or
+    tempo change re-renders from a little ahead of the playhead.
     """
 
-    def __init__(self, capacity: int, channels: int):
+    def __init__(self, capacity: int, channels: int, dry: bool = False):
         self.capacity = int(capacity)
         self.vocals = np.zeros((self.capacity, channels), dtype=np.float32)
         self.accompaniment = np.zeros((self.capacity, channels), dtype=np.float32)
+        self.dry = np.zeros((self.capacity, channels), dtype=np.float32) if dry else None
         self.write_count = 0
         self.read_count = 0
 
@@ -54,22 +58,32 @@ class StemRing:
     def free(self) -> int:
         return self.capacity - max(0, self.write_count - self.read_count)
 
-    def write(self, v: np.ndarray, a: np.ndarray) -> None:
+    def write(self, v: np.ndarray, a: np.ndarray, d: np.ndarray | None = None) -> None:
         """Producer: append ``n`` frames (the caller checked :meth:`free`)."""
         n = v.shape[0]
         w = self.write_count
         i = w % self.capacity
         first = min(n, self.capacity - i)
-        self.vocals[i:i + first] = v[:first]
-        self.accompaniment[i:i + first] = a[:first]
-        if first < n:
-            self.vocals[:n - first] = v[first:]
-            self.accompaniment[:n - first] = a[first:]
+        arrays = ((self.vocals, v), (self.accompaniment, a)) + (() if d is None else ((self.dry, d),))
+        for buf, x in arrays:
+            buf[i:i + first] = x[:first]
+            if first < n:
+                buf[:n - first] = x[first:]
         self.write_count = w + n  # publish
 
-    def read_into(self, v: np.ndarray, a: np.ndarray, n: int) -> bool:
-        """Callback: copy the next ``n`` frames into ``v``/``a`` and advance; False (and
-        still advance) when the producer has not reached them."""
+    def peek(self, start: int, n: int) -> list[np.ndarray]:
+        """Producer: copies of frames ``[start, start + n)`` (still in the ring): vocals,
+        accompaniment (and dry)."""
+        idx = np.arange(start, start + n) % self.capacity
+        return [buf[idx] for buf in (self.vocals, self.accompaniment, self.dry) if buf is not None]
+
+    def truncate(self, frame: int) -> None:
+        """Producer: forget frames from ``frame`` on (not yet read: ``frame >= read_count``)."""
+        self.write_count = max(self.read_count, min(self.write_count, int(frame)))
+
+    def read_into(self, v: np.ndarray, a: np.ndarray, n: int, d: np.ndarray | None = None) -> bool:
+        """Callback: copy the next ``n`` frames into ``v``/``a`` (and the dry into ``d``) and
+        advance; False (and still advance) when the producer has not reached them."""
         r = self.read_count
         ok = self.write_count >= r + n
         if ok:
@@ -77,11 +91,28 @@ class StemRing:
             first = min(n, self.capacity - i)
             v[:first] = self.vocals[i:i + first]
             a[:first] = self.accompaniment[i:i + first]
+            if d is not None:
+                d[:first] = self.dry[i:i + first]
             if first < n:
                 v[first:n] = self.vocals[:n - first]
                 a[first:n] = self.accompaniment[:n - first]
+                if d is not None:
+                    d[first:n] = self.dry[:n - first]
         self.read_count = r + n
         return ok
+
+
+def wait_for_stems(producer, prefill_s: float, timeout_s: float) -> None:
+    """Wait until a producer's ring holds ``prefill_s`` (or it finished, or ``timeout_s``
+    passed); its error as one line."""
+    need = int(prefill_s * producer.sample_rate)
+    t_end = time.monotonic() + timeout_s
+    while producer.ring.write_count < need and not producer.finished and producer.error is None:
+        if time.monotonic() > t_end:
+            break
+        time.sleep(0.005)
+    if producer.error is not None:
+        raise RtsepError(f"separating the song failed: {one_line(producer.error)}")
 
 
 class RecurrentStems:
@@ -186,14 +217,7 @@ class AheadProducer:
     def wait_ready(self, prefill_s: float = 0.5, timeout_s: float = 30.0) -> float:
         """Wait until ``prefill_s`` of stems (or the whole rest of the song) are ready;
         returns the measured speed in x real time. Raises the producer's error, one line."""
-        need = int(prefill_s * self.sample_rate)
-        t_end = time.monotonic() + timeout_s
-        while self.ring.write_count < need and not self.finished and self.error is None:
-            if time.monotonic() > t_end:
-                break
-            time.sleep(0.005)
-        if self.error is not None:
-            raise RtsepError(f"separating the song failed: {one_line(self.error)}")
+        wait_for_stems(self, prefill_s, timeout_s)
         self._update_speed()
         return self.speed_x
 
@@ -338,7 +362,8 @@ class AheadEngine:
         if running and (self.min_lead < 0 or lead < self.min_lead):
             self.min_lead = max(lead, 0)
         v, a = self._v[:n], self._a[:n]
-        if ring.read_into(v, a, n):
+        # A queue's ring holds the dry song as rendered (key, tempo): it replaces the source's block.
+        if ring.read_into(v, a, n, None if ring.dry is None else x):
             self.vad_latest = vocal_activity(v, a, n)
             return self.mixer.process(v, a, x, n, frame)
         if running:

@@ -38,6 +38,7 @@ from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
 from .realtime import RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
+from .queue import open_source
 from .source import FileSource
 from .stats import StreamStats
 from .taps import Taps
@@ -129,7 +130,7 @@ class LiveHost(StemControlled):
         # --- sources --------------------------------------------------------------------
         self.source: FileSource | None = None
         if source is not None:
-            self.source = source if isinstance(source, FileSource) else FileSource(source, rate, self.channels)
+            self.source = open_source(source, rate, self.channels)  # a file, or a queue of songs
 
         # --- microphone -------------------------------------------------------------------
         self.mic = None
@@ -212,6 +213,8 @@ class LiveHost(StemControlled):
         from .ahead import MIN_SPEED_X, AheadEngine, AheadProducer, default_stems
 
         src = self.source
+        if hasattr(src, "build_ahead"):  # a queue of songs, key and tempo (rtsep.host.queue)
+            return src.build_ahead(self, with_karaoke, ahead_seconds, stems)
         producer = AheadProducer(src.audio, self.sample_rate, stems or default_stems, ring_seconds=ahead_seconds,
                                  loop=lambda: bool(src.loop))
         if with_karaoke:

@@ -230,7 +230,8 @@ def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode:
 
         return LiveUNet(choice.point, sample_rate, channels, mode=mode, vocals_db=vocals_db,
                         accompaniment_db=accompaniment_db, max_block=max_block, blocking=not live,
-                        stream=choice.stream, allowance_samples=choice.allowance_samples, budget=choice.budget.text)
+                        stream=choice.stream, allowance_samples=choice.allowance_samples, budget=choice.budget.text,
+                        threads=choice.threads)
     from .plugins.separator import Separator
 
     return Separator(model, sample_rate=sample_rate, channels=channels, mode=mode, vocals_db=vocals_db,

@@ -61,22 +61,47 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    failed = True
     try:
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        failed = False
+        return status
     except RtsepError as exc:
         if args.debug:
             raise
-        print(f"rtsep: error: {exc}", file=sys.stderr)
+        print(f"rtsep: error: {exc}{_audio_note()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rtsep: interrupted", file=sys.stderr)
+        print(f"rtsep: interrupted{_audio_note()}", file=sys.stderr)
         return 130
     except Exception as exc:  # last resort: still one line, never a traceback
         if args.debug:
             raise
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"rtsep: error: {type(exc).__name__}: {msg} (run with --debug for details)", file=sys.stderr)
+        print(f"rtsep: error: {type(exc).__name__}: {msg} (run with --debug for details){_audio_note()}",
+              file=sys.stderr)
         return 1
+    finally:
+        _release_audio(say=not failed)
+
+
+def _audio_note() -> str:
+    """Appended to the one error line when PortAudio did not answer (the audio server is gone)."""
+    audio = sys.modules.get("rtsep.host.audio")
+    return "; the audio server did not answer when the stream was closed" if audio and audio.stuck() else ""
+
+
+def _release_audio(say: bool) -> None:
+    """Close PortAudio with a bounded wait before the interpreter exits (sounddevice's own exit
+    handler has no time limit, and aborts the process when the JACK server it was on has gone),
+    so ``rtsep live`` / ``rtsep gui`` always exit. ``say``: one line if the server did not answer."""
+    audio = sys.modules.get("rtsep.host.audio")
+    if audio is None:
+        return
+    audio.shutdown()
+    if say and audio.stuck():
+        print("rtsep: warning: the audio server did not answer when the stream was closed; "
+              "exiting without it", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
-"""Shared fixtures: the placeholder model, the shared data folder, a CLI runner."""
+"""Shared fixtures: the placeholder model, the shared data folder, a CLI runner; time limits
+and PortAudio's bounded shutdown at the end of the run."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,60 @@ SHARED_DATA = Path(os.environ.get("RTSEP_DATA", ROOT.parent / "shared" / "data")
 PLACEHOLDER = ROOT / "models" / "placeholder.onnx"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+STUCK_GRACE_S = 60  # past a test's time limit: it is stuck where the signal cannot reach
+
+
+def _time_limit_s(item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None:
+        value = marker.kwargs.get("timeout", marker.args[0] if marker.args else None)
+        if value is not None:
+            return float(value)
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except (ValueError, TypeError):  # pytest-timeout not installed
+        return 0.0
+
+
+def _end_stuck_run(config, nodeid: str, limit_s: float) -> None:
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:  # else the message would go to the test's captured output, unseen
+        capture.suspend_global_capture(in_=True)
+    err = sys.stderr
+    err.write(f"\n{nodeid} is still running {STUCK_GRACE_S} s past its {limit_s:.0f} s limit (stuck in a "
+              "call the timeout signal cannot interrupt); ending the test run. Every thread's stack:\n")
+    err.flush()
+    faulthandler.dump_traceback(file=err, all_threads=True)
+    err.flush()
+    os._exit(1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """pytest-timeout's signal fails a test at its limit; this thread ends the whole run (with
+    every stack) if the test is stuck in C code the signal never interrupts."""
+    limit = _time_limit_s(item)
+    timer = None
+    if limit > 0:
+        timer = threading.Timer(limit + STUCK_GRACE_S, _end_stuck_run, (item.config, item.nodeid, limit))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Close PortAudio with a bounded wait and unregister sounddevice's exit handler, which
+    terminates PortAudio without a time limit and aborts the interpreter (an assert in
+    PortAudio's JACK code) when a JACK server its client was on has gone."""
+    if "sounddevice" in sys.modules or "rtsep.host.audio" in sys.modules:
+        from rtsep.host import audio
+
+        audio.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -36,27 +36,70 @@ def _need_audio_stack():
 
 @pytest.fixture(scope="module")
 def jack_server():
-    """A running dummy-backend JACK server that PortAudio (re-initialised) can see."""
+    """A running dummy-backend JACK server that PortAudio (initialised after it started) sees.
+
+    PortAudio must never hold a JACK client of a server that is gone: terminating it then
+    aborts the process (an assert in PortAudio's JACK code), and a stream left open can block
+    its close for minutes. So PortAudio is terminated (bounded, streams a failed test left
+    open closed first) before the server starts and again before it stops, and initialised
+    lazily in between (``audio.sd()``), never against a stopped server.
+    """
     _need_audio_stack()
     from rtsep.host import audio
     from rtsep.host.jack import JackServer
 
+    if not audio.terminate():
+        pytest.fail(f"PortAudio stopped answering earlier in this run ({audio.stuck()})")
     srv = JackServer(rate=RATE, period=PERIOD).start()
+    released = False
     try:
-        audio.reinitialize()
         if not any("JACK" in d["hostapi"] for d in audio.list_devices()):
             pytest.skip("PortAudio was built without JACK support")
         yield srv
     finally:
-        try:
-            audio.sd()._terminate()  # close PortAudio's JACK client before the server goes
-        except Exception:
-            pass
-        srv.stop()
-        try:
-            audio.sd()._initialize()
-        except Exception:
-            pass
+        # Every JACK client of ours leaves while the server still answers: PortAudio's (bounded),
+        # and any JACK-Client client a failed test left open (the garbage collector closing one
+        # after its server has gone can crash the process).
+        released = audio.terminate() and close_jack_clients()
+        if released:
+            srv.stop()
+        else:
+            stop_after_exit(srv)
+    if not released:
+        pytest.fail(f"PortAudio or a JACK client did not close within {audio.TERMINATE_TIMEOUT_S:.0f} s "
+                    f"({audio.stuck() or 'a JACK-Client client'}); its server is stopped after this run")
+
+
+def close_jack_clients(timeout_s: float = 5.0) -> bool:
+    """Close every JACK-Client client still open in this process; False if that hung."""
+    import gc
+    import threading
+
+    import jack
+
+    clients = [o for o in gc.get_objects() if issubclass(type(o), jack.Client)]  # (not isinstance: weak proxies)
+
+    def close_all():
+        for c in clients:
+            try:
+                c.deactivate()
+            except Exception:
+                pass
+            c.close()
+    t = threading.Thread(target=close_all, name="close-jack-clients", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    return not t.is_alive()
+
+
+def stop_after_exit(srv) -> None:
+    """Stop ``srv`` once this process has exited. A thread is still inside PortAudio, waiting
+    on the server: stopping the server now could wake it into PortAudio's abort."""
+    subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
+                      f"kill -9 {srv.proc.pid}"], start_new_session=True,
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    srv.proc = None  # stop() then only restores JACK_DEFAULT_SERVER
+    srv.stop()
 
 
 def run_cli(args, server=None, timeout=60, env=None):

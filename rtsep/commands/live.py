@@ -140,7 +140,11 @@ def run(args) -> int:
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)
-    host.start()
+    try:
+        host.start()
+    except BaseException:
+        host.close()  # its threads and child processes (--mic's pitch tracker) would hold up the exit
+        raise
     lat = host.latency()
     src = f"file {host.source.path}" if host.source else f"input device {host.input_device}"
     if getattr(host.source, "queue", None) is not None:

@@ -2,55 +2,186 @@
 
 Nothing in :mod:`rtsep` imports ``sounddevice`` at import time: only the live commands
 need PortAudio, and on a machine without ``libportaudio2`` they fail with one line.
+
+PortAudio's life cycle, bounded: with a JACK server, closing a stream or terminating
+PortAudio waits on the server (``Pa_CloseStream`` can block for minutes when the server
+dropped the client), and terminating after the server is gone aborts the process (an
+``assert`` in PortAudio's JACK code). So every close and terminate runs on a helper thread
+with a time limit; one that does not return marks PortAudio *stuck* (:func:`stuck`) and it
+is never called again. It is initialised lazily (:func:`sd`), so a terminated PortAudio
+picks up whichever server runs when it is next needed, and :func:`shutdown` replaces
+``sounddevice``'s exit handler (an unbounded terminate) at process exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
+import threading
 
 from ..errors import DeviceError
 
+START_TIMEOUT_S = 10.0  # Pa_StartStream (on JACK: until the server first runs the client)
+CLOSE_TIMEOUT_S = 2.0  # one stream's abort + close
+TERMINATE_TIMEOUT_S = 5.0  # Pa_Terminate (closes PortAudio's JACK client)
+
 _sd = None
+_open_streams: set = set()  # strong references: PortAudio calls a stream's callback until it is closed
+_stuck: str | None = None  # what did not return in time; PortAudio is then left alone
+_jack_server: str | None = None  # the JACK server PortAudio's client was opened on (at initialisation)
 
 
 def sd():
-    """The ``sounddevice`` module, imported on first use; one-line :class:`DeviceError`
-    if PortAudio is missing."""
-    global _sd
+    """The ``sounddevice`` module, imported (and PortAudio initialised) on first use; one-line
+    :class:`DeviceError` if PortAudio is missing or stuck."""
+    if _stuck is not None:
+        raise DeviceError(f"PortAudio stopped answering ({_stuck}; the audio server did not answer): "
+                          "restart rtsep")
     if _sd is None:
         try:
-            import sounddevice
+            import sounddevice  # initialises PortAudio
         except OSError as exc:  # sounddevice raises OSError when libportaudio is absent
             raise DeviceError("PortAudio not found: install the libportaudio2 package "
                               f"(apt-get install libportaudio2) ({str(exc).strip().splitlines()[0]})") from None
         except ImportError:
             raise DeviceError("the sounddevice Python package is not installed (pip install sounddevice), "
                               "and it needs the libportaudio2 system package") from None
-        _sd = sounddevice
+        _adopt(sounddevice)
+    elif not _initialized():
+        try:
+            _sd._initialize()
+        except Exception as exc:
+            raise DeviceError(f"cannot initialise PortAudio: {_first_line(exc)}") from None
+        _note_jack_server()
     return _sd
+
+
+def _adopt(module) -> None:
+    global _sd
+    _sd = module
+    _note_jack_server()
+    atexit.register(shutdown)  # runs before sounddevice's own handler (last registered, first run)
+
+
+def _imported() -> bool:
+    """Whether ``sounddevice`` was imported (here or by anybody else: it initialises PortAudio)."""
+    if _sd is None and "sounddevice" in sys.modules:
+        _adopt(sys.modules["sounddevice"])
+    return _sd is not None
+
+
+def _initialized() -> bool:
+    return bool(getattr(_sd, "_initialized", 0))
+
+
+def _note_jack_server() -> None:
+    global _jack_server
+    _jack_server = os.environ.get("JACK_DEFAULT_SERVER") or "default"
+
+
+def stuck() -> str | None:
+    """What in PortAudio did not return within its time limit (None: nothing); PortAudio
+    is not called again in this process."""
+    return _stuck
+
+
+def _mark_stuck(what: str) -> None:
+    global _stuck
+    _stuck = _stuck or what
+    if _sd is not None:  # its exit handler would terminate PortAudio without a time limit
+        atexit.unregister(_sd._exit_handler)
+
+
+def _bounded(fn, timeout_s: float, what: str) -> bool:
+    """Run ``fn`` on a daemon thread for at most ``timeout_s``; errors it raises are ignored.
+    False (and PortAudio marked stuck) if it did not return in time."""
+    t = threading.Thread(target=_quiet(fn), name=f"rtsep-{what.replace(' ', '-')}", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    if t.is_alive():
+        _mark_stuck(what)
+        return False
+    return True
+
+
+def _quiet(fn):
+    def run():
+        try:
+            fn()
+        except Exception:
+            pass
+    return run
+
+
+def terminate(timeout_s: float = TERMINATE_TIMEOUT_S) -> bool:
+    """Close the streams still open and terminate PortAudio (its JACK client leaves the
+    server), each with a bounded wait. Call it while the JACK server still runs. The next
+    :func:`sd` initialises PortAudio again. False if PortAudio did not answer (see :func:`stuck`)."""
+    if not _imported() or _stuck is not None:
+        return _stuck is None
+    for stream in list(_open_streams):
+        if not close_stream(stream, min(timeout_s, CLOSE_TIMEOUT_S)):
+            return False
+
+    def pa_terminate():
+        while _initialized():
+            _sd._terminate()
+    return _bounded(pa_terminate, timeout_s, "terminating PortAudio")
 
 
 def reinitialize() -> None:
     """Re-scan host APIs and devices (e.g. after a JACK server started or stopped).
 
     PortAudio enumerates devices once, at initialisation; the JACK host API only appears
-    if a server was running then. Must not be called while a stream is open.
+    if a server was running then. Closes any open stream (bounded, see :func:`terminate`).
     """
-    s = sd()
+    if not terminate():
+        raise DeviceError(f"PortAudio stopped answering ({_stuck}; the audio server did not answer): "
+                          "restart rtsep")
+    sd()
+
+
+def shutdown(timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
+    """At process exit: close the streams and terminate PortAudio, bounded, and only when
+    that is safe (nothing stuck, and a JACK server PortAudio's client is on still answers:
+    PortAudio aborts the process terminating a client of a dead server; the process exit
+    releases everything anyway). ``sounddevice``'s own exit handler is unregistered."""
+    if not _imported():
+        return
+    atexit.unregister(_sd._exit_handler)
+    if _stuck is not None:
+        return
+    for stream in list(_open_streams):
+        if not close_stream(stream, CLOSE_TIMEOUT_S):
+            return
+    if _initialized() and _jack_client_safe_to_close(timeout_s):
+        terminate(timeout_s)
+
+
+def _jack_client_safe_to_close(timeout_s: float) -> bool:
+    """No JACK host API in PortAudio, or its server answers a new client (JACK-Client)."""
     try:
-        s._terminate()
+        if not any("JACK" in h["name"] for h in _sd.query_hostapis()):
+            return True
+        import jack
     except Exception:
-        pass
-    s._initialize()
+        return False  # cannot tell: leave it to the process exit
+    answered = []
+
+    def probe():
+        jack.set_error_function(lambda msg: None)  # no libjack chatter when the server is gone
+        jack.set_info_function(lambda msg: None)
+        jack.Client("rtsep-exit-probe", no_start_server=True, servername=_jack_server).close()
+        answered.append(True)
+    if not _bounded(probe, timeout_s, "asking the JACK server"):
+        return False
+    return bool(answered)
 
 
 def abandon_portaudio() -> None:
-    """After a stream hung on close (its JACK server died), skip sounddevice's exit handler,
-    which would terminate PortAudio and hang the same way: the process exits instead."""
-    import atexit
-
-    if _sd is not None and hasattr(_sd, "_exit_handler"):
-        atexit.unregister(_sd._exit_handler)
+    """Leave PortAudio alone from now on (a stream hung on close: its JACK server died)."""
+    _mark_stuck("closing an audio stream")
 
 
 def hostapi_name(index: int) -> str:
@@ -201,6 +332,7 @@ def open_stream(output_device: int, input_device: int | None, rate: int, blocksi
             lat = tuple(float(v) for v in stream.latency)
     except Exception as exc:
         raise DeviceError(f"cannot open the audio stream: {_first_line(exc)}") from None
+    _open_streams.add(stream)
     ports = {"in": [], "out": []}
     if before is not None:
         new = [p for p in _portaudio_jack_ports(output_device) or [] if p not in before]
@@ -208,10 +340,31 @@ def open_stream(output_device: int, input_device: int | None, rate: int, blocksi
     return stream, lat, ports
 
 
-def close_stream(stream, timeout_s: float) -> bool:
-    """Abort and close ``stream``; False if PortAudio hung (its JACK server died): the
-    stream is then abandoned after ``timeout_s`` (see :func:`abandon_portaudio`)."""
-    import threading
+def start_stream(stream, timeout_s: float = START_TIMEOUT_S) -> None:
+    """Start ``stream`` on a helper thread; one-line :class:`DeviceError` if it fails or does
+    not return within ``timeout_s`` (PortAudio's JACK code waits for the server to run its
+    client: minutes, when the server dropped it). PortAudio is then marked stuck."""
+    failed: list[BaseException] = []
+
+    def start():
+        try:
+            stream.start()
+        except Exception as exc:
+            failed.append(exc)
+    if not _bounded(start, timeout_s, "starting an audio stream"):
+        raise DeviceError(f"cannot start the audio stream: the audio server did not answer within "
+                          f"{timeout_s:.0f} s")
+    if failed:
+        raise DeviceError(f"cannot start the audio stream: {_first_line(failed[0])}")
+
+
+def close_stream(stream, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
+    """Abort and close ``stream`` on a helper thread; False if PortAudio did not return
+    within ``timeout_s`` (its JACK server died or dropped the client): the stream is then
+    abandoned and PortAudio marked stuck (:func:`stuck`)."""
+    _open_streams.discard(stream)
+    if _stuck is not None:
+        return False
 
     def close():
         for op in (stream.abort, stream.close):
@@ -219,13 +372,7 @@ def close_stream(stream, timeout_s: float) -> bool:
                 op()
             except Exception:
                 pass
-    t = threading.Thread(target=close, name="rtsep-stream-close", daemon=True)
-    t.start()
-    t.join(timeout_s)
-    if t.is_alive():
-        abandon_portaudio()
-        return False
-    return True
+    return _bounded(close, timeout_s, "closing an audio stream")
 
 
 def _portaudio_jack_ports(output_device: int) -> list[str] | None:
@@ -242,3 +389,7 @@ def _portaudio_jack_ports(output_device: int) -> list[str] | None:
             cl.close()
     except Exception:
         return None
+
+
+if "sounddevice" in sys.modules:  # imported (PortAudio initialised) before rtsep: its exit is ours too
+    _imported()

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -52,6 +53,7 @@ class JackServer:
         self.timeout_s = timeout_s
         self.proc: subprocess.Popen | None = None
         self.log = b""
+        self._logfile = None
         self._old_env = None
 
     def start(self) -> "JackServer":
@@ -60,9 +62,11 @@ class JackServer:
         cmd = ["jackd", "-n", self.name, "--no-realtime" if not self.realtime else "--realtime",
                "-d", "dummy", "-r", str(self.rate), "-p", str(self.period)]
         env = dict(os.environ, JACK_NO_AUDIO_RESERVATION="1")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+        # Its output goes to a file, not a pipe: a pipe nobody drains fills up (xrun reports on a
+        # loaded machine) and jackd then blocks writing to it, and with it every client.
+        self._logfile = tempfile.TemporaryFile(prefix="jackd-log-")
+        self.proc = subprocess.Popen(cmd, stdout=self._logfile, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
-        os.set_blocking(self.proc.stdout.fileno(), False)  # read_log() drains it while running
         try:
             subprocess.run(["jack_wait", "-w", "-s", self.name, "-t", str(int(self.timeout_s))],
                            check=True, capture_output=True, timeout=self.timeout_s + 5)
@@ -78,17 +82,16 @@ class JackServer:
         os.environ["JACK_DEFAULT_SERVER"] = self.name
         return self
 
-    def _drain(self, p) -> None:
+    def _drain(self) -> None:
         try:
-            while chunk := os.read(p.stdout.fileno(), 65536):
+            while chunk := os.pread(self._logfile.fileno(), 65536, len(self.log)):
                 self.log += chunk
-        except (BlockingIOError, OSError, ValueError):
+        except (AttributeError, OSError, ValueError):
             pass
 
     def read_log(self) -> str:
         """The server's output so far (its xrun reports among it)."""
-        if self.proc is not None and self.proc.stdout is not None:
-            self._drain(self.proc)
+        self._drain()
         return self.log.decode(errors="replace")
 
     def xrun_counts(self) -> tuple[int, int]:
@@ -117,9 +120,10 @@ class JackServer:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait(timeout=5)
-        if p is not None and p.stdout is not None:
-            self._drain(p)
-            p.stdout.close()
+        if self._logfile is not None:
+            self._drain()
+            self._logfile.close()
+            self._logfile = None
         if self._old_env is not None:
             os.environ["JACK_DEFAULT_SERVER"] = self._old_env
         elif os.environ.get("JACK_DEFAULT_SERVER") == self.name:

@@ -348,10 +348,10 @@ class LiveHost(StemControlled):
         self._interp.enter()
         self._running = True
         try:
-            self._stream.start()
-        except Exception as exc:
+            audio.start_stream(self._stream)  # bounded: JACK's start waits on the server
+        except DeviceError:
             self.stop()
-            raise DeviceError(f"cannot start the audio stream: {one_line(exc)}") from None
+            raise
 
     def _singer_delay_samples(self) -> int:
         """How much later than the song's playhead the microphone's samples are sung: the

@@ -21,7 +21,13 @@ class StreamStats:
 
     Attributes:
         callbacks: audio callbacks run.
-        dropouts: callbacks whose PortAudio status had an under/overflow flag (xruns).
+        dropouts: callbacks whose PortAudio status had an under/overflow flag (xruns). These
+            are the audio server's xruns, not a measure of rtsep: on JACK PortAudio raises
+            the flags on the callback after each of the server's xrun notifications (its
+            own clock late, or any client late, ours included; several in one cycle count
+            once); elsewhere they are the device's under/overflows. The GUI shows them as
+            "server xruns" beside rtsep's own misses (``deadline_misses`` and callbacks
+            past their period, from :meth:`times`).
         input_underflows, input_overflows, output_underflows, output_overflows: per flag.
         deadline_misses: blocks whose processing was not ready in time (worker mode: the
             output fell back to the latency-matched dry signal; inline mode: the callback

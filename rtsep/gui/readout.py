@@ -27,6 +27,13 @@ READOUT_ROWS = (
     ("DISPLAY", (("fps", "GUI"), ("paints", "repaints"), ("tick", "tick"), ("sched", "GUI thread"))),
 )
 
+ROW_TIPS = {
+    "xruns": "xruns the audio server (or device) reported: callbacks PortAudio flagged with an under/overflow. "
+             "On JACK: the server's own clock late, another client late, or ours",
+    "misses": "rtsep's own deadlines: blocks the separator did not have ready (played dry, or silent ahead of "
+              "the playhead) and callbacks of ours past their block period",
+}
+
 
 class RecentLoad:
     """Mean and max callback load since the previous call, from the host stats' time ring,
@@ -111,6 +118,9 @@ class ReadoutPanel(QtWidgets.QFrame):
                 self.keys[key] = k
                 r += 1
         grid.setRowStretch(r, 1)
+        for key, tip in ROW_TIPS.items():
+            if key in self.keys:
+                self.keys[key].setToolTip(tip)
 
     def set(self, key: str, text: str, bad: bool = False) -> None:
         """Update one value (only when it changed: relayout costs GUI time)."""

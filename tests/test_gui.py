@@ -356,7 +356,7 @@ def test_model_box_and_readout_name_what_separates():
         "release-low · 12.0 ms": _stand_in_host(
             separator=_Described("release-low", path="/m/release-low.onnx", lookahead_frames=0), algorithmic_ms=12.0),
         "unet-stream · 302.5 ms": _stand_in_host(
-            separator=_Described(top={"separator": "unet-stream", "ladder_point": "W128-L4-S4", "latency_ms": 290.0,
+            separator=_Described(top={"separator": "unet-stream", "ladder_point": "128/4/4", "latency_ms": 290.0,
                                       "lookahead_frames": 4}), algorithmic_ms=302.5),
     }
     controls, panel = ControlsPanel(), ReadoutPanel()
@@ -366,7 +366,7 @@ def test_model_box_and_readout_name_what_separates():
         assert (box.count(), box.currentText(), box.isEnabled()) == (1, label, False)
         panel.show_host(host, 0.5)
         assert panel.values["model"].text() == {"unet (ahead)": "unet (ahead)", "release-low · 12.0 ms":
-                                                "release-low [low]"}.get(label, "unet-stream [W128-L4-S4]")
+                                                "release-low [low]"}.get(label, "unet-stream [128/4/4]")
     placeholder = _stand_in_host(separator=_Described("my-model", placeholder=True, lookahead_frames=3),
                                  algorithmic_ms=112.0)
     panel.show_host(placeholder, 0.5)

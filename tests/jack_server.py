@@ -1,7 +1,8 @@
 """Fixtures: a private JACK server (dummy backend) for the live-host tests.
 
-Imported by ``tests/test_live.py`` and ``tests/test_latency.py`` (not a conftest). The
-server runs ``jackd --no-realtime -d dummy -r 48000 -p 256`` under a unique name
+Imported by the live-audio test modules (not a conftest): the ``jack_server`` fixture, or
+``private_jack_server(rate, period)`` for a fixture of other settings. The server runs
+``jackd --no-realtime -d dummy -r 48000 -p 256`` under a unique name
 (``-n``), so parallel runs and anybody's own server are left alone; PortAudio and
 JACK-Client find it through ``JACK_DEFAULT_SERVER``. Tests skip with a reason when
 jackd or PortAudio is missing.
@@ -9,6 +10,7 @@ jackd or PortAudio is missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -34,8 +36,8 @@ def _need_audio_stack():
         pytest.skip("JACK-Client (python module `jack`) not usable")
 
 
-@pytest.fixture(scope="module")
-def jack_server():
+@contextlib.contextmanager
+def private_jack_server(rate: int = RATE, period: int = PERIOD):
     """A running dummy-backend JACK server that PortAudio (initialised after it started) sees.
 
     PortAudio must never hold a JACK client of a server that is gone: terminating it then
@@ -50,7 +52,7 @@ def jack_server():
 
     if not audio.terminate():
         pytest.fail(f"PortAudio stopped answering earlier in this run ({audio.stuck()})")
-    srv = JackServer(rate=RATE, period=PERIOD).start()
+    srv = JackServer(rate=rate, period=period).start()
     released = False
     try:
         if not any("JACK" in d["hostapi"] for d in audio.list_devices()):
@@ -68,6 +70,13 @@ def jack_server():
     if not released:
         pytest.fail(f"PortAudio or a JACK client did not close within {audio.TERMINATE_TIMEOUT_S:.0f} s "
                     f"({audio.stuck() or 'a JACK-Client client'}); its server is stopped after this run")
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """:func:`private_jack_server` at 48 kHz, 256-frame periods, for a test module."""
+    with private_jack_server() as srv:
+        yield srv
 
 
 def close_jack_clients(timeout_s: float = 5.0) -> bool:

@@ -287,27 +287,12 @@ LIVE_RATE = 44100  # the U-Net's own rate: no resampling (at 48 kHz soxr's lag a
 
 @pytest.fixture(scope="module")
 def jack128():
-    """A dummy-backend JACK server at 44.1 kHz with 128-frame periods."""
-    from jack_server import _need_audio_stack
+    """A dummy-backend JACK server at 44.1 kHz with 128-frame periods (PortAudio closed with a
+    bounded wait before it stops: tests/jack_server.py)."""
+    from jack_server import private_jack_server
 
-    _need_audio_stack()
-    from rtsep.host import audio
-    from rtsep.host.jack import JackServer
-
-    srv = JackServer(rate=LIVE_RATE, period=128).start()
-    try:
-        audio.reinitialize()
+    with private_jack_server(rate=LIVE_RATE, period=128) as srv:
         yield srv
-    finally:
-        try:
-            audio.sd()._terminate()
-        except Exception:
-            pass
-        srv.stop()
-        try:
-            audio.sd()._initialize()
-        except Exception:
-            pass
 
 
 @pytest.mark.timeout(600)

@@ -179,11 +179,6 @@ def _jack_client_safe_to_close(timeout_s: float) -> bool:
     return bool(answered)
 
 
-def abandon_portaudio() -> None:
-    """Leave PortAudio alone from now on (a stream hung on close: its JACK server died)."""
-    _mark_stuck("closing an audio stream")
-
-
 def hostapi_name(index: int) -> str:
     return sd().query_hostapis(index)["name"]
 

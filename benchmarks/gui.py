@@ -182,10 +182,7 @@ def main(argv=None) -> int:
         traceback.print_exc()  # now: closing PortAudio below may hang when the audio server is gone
         raise
     finally:
-        try:
-            audio.sd()._terminate()  # before the server goes: PortAudio's JACK client asserts otherwise
-        except Exception:
-            pass
+        audio.terminate()  # bounded, before the server goes: PortAudio's JACK client asserts otherwise
         server.stop()
 
     def total(name, key):

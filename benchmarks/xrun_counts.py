@@ -106,10 +106,7 @@ def main(argv=None) -> int:
         for _ in range(args.rounds):
             rows.append(one_round(wav, args.blocksize, args.seconds, server))
     finally:
-        try:
-            audio.sd()._terminate()  # before the server goes (PortAudio's JACK client asserts otherwise)
-        except Exception:  # noqa: BLE001
-            pass
+        audio.terminate()  # bounded, before the server goes (PortAudio's JACK client asserts otherwise)
         server.stop()
 
     print(f"xrun counts: {args.blocksize} frames @ {args.samplerate} Hz, JACK dummy backend, "

@@ -78,12 +78,12 @@ class LadderPoint:
 OFFLINE_SDR_DB = (5.29, 11.89)  # the offline U-Net (reference stems) on the song, same scoring
 _POINTS = (
     LadderPoint(64, 0, 2, 1496, 4.51, 11.82, full_band=True, extend_vocals=True),
-    LadderPoint(64, 1, 2, 2 * HOP, 4.51, 11.82, full_band=True, extend_vocals=True),
-    LadderPoint(128, 1, 3, 3 * HOP, 4.85, 12.15, full_band=True, extend_vocals=True),
+    LadderPoint(64, 1, 2, 2 * HOP, 4.74, 12.06, full_band=True, extend_vocals=True),
+    LadderPoint(128, 1, 3, 3 * HOP, 4.92, 12.12, full_band=True, extend_vocals=True),
     LadderPoint(128, 3, 3, 3 * HOP, 5.04, 12.52, full_band=True, extend_vocals=True),
     LadderPoint(128, 4, 4, 4 * HOP, 5.16, 12.53, full_band=True, extend_vocals=True),
-    LadderPoint(128, 8, 8, 8 * HOP, 5.28, 12.59, full_band=True, extend_vocals=True),
-    LadderPoint(128, 16, 8, 8 * HOP, 5.34, 12.82, full_band=True, extend_vocals=True),
+    LadderPoint(128, 8, 8, 8 * HOP, 5.28, 12.76, full_band=True, extend_vocals=True),
+    LadderPoint(128, 16, 8, 8 * HOP, 5.34, 12.97, full_band=True, extend_vocals=True),
 )
 
 

@@ -8,7 +8,7 @@ PortAudio waits on the server (``Pa_CloseStream`` can block for minutes when the
 dropped the client), and terminating after the server is gone aborts the process (an
 ``assert`` in PortAudio's JACK code). So every close and terminate runs on a helper thread
 with a time limit; one that does not return marks PortAudio *stuck* (:func:`stuck`) and it
-is never called again. It is initialised lazily (:func:`sd`), so a terminated PortAudio
+is not called again while that call runs. It is initialised lazily (:func:`sd`), so a terminated PortAudio
 picks up whichever server runs when it is next needed, and :func:`shutdown` replaces
 ``sounddevice``'s exit handler (an unbounded terminate) at process exit.
 """
@@ -28,14 +28,15 @@ TERMINATE_TIMEOUT_S = 5.0  # Pa_Terminate (closes PortAudio's JACK client)
 
 _sd = None
 _open_streams: set = set()  # strong references: PortAudio calls a stream's callback until it is closed
-_stuck: str | None = None  # what did not return in time; PortAudio is then left alone
+_stuck: str | None = None  # what did not return in time; PortAudio is left alone while it runs
+_stuck_threads: list = []  # the helper threads still inside PortAudio
 _jack_server: str | None = None  # the JACK server PortAudio's client was opened on (at initialisation)
 
 
 def sd():
     """The ``sounddevice`` module, imported (and PortAudio initialised) on first use; one-line
     :class:`DeviceError` if PortAudio is missing or stuck."""
-    if _stuck is not None:
+    if stuck() is not None:
         raise DeviceError(f"PortAudio stopped answering ({_stuck}; the audio server did not answer): "
                           "restart rtsep")
     if _sd is None:
@@ -81,14 +82,19 @@ def _note_jack_server() -> None:
 
 
 def stuck() -> str | None:
-    """What in PortAudio did not return within its time limit (None: nothing); PortAudio
-    is not called again in this process."""
+    """What in PortAudio did not return within its time limit (None: nothing); PortAudio is
+    not called again until that call has returned (it may, late: a loaded machine)."""
+    global _stuck
+    if _stuck is not None and not any(t.is_alive() for t in _stuck_threads):
+        _stuck = None
+        _stuck_threads.clear()
     return _stuck
 
 
-def _mark_stuck(what: str) -> None:
+def _mark_stuck(what: str, thread: threading.Thread) -> None:
     global _stuck
     _stuck = _stuck or what
+    _stuck_threads.append(thread)
     if _sd is not None:  # its exit handler would terminate PortAudio without a time limit
         atexit.unregister(_sd._exit_handler)
 
@@ -100,7 +106,7 @@ def _bounded(fn, timeout_s: float, what: str) -> bool:
     t.start()
     t.join(timeout_s)
     if t.is_alive():
-        _mark_stuck(what)
+        _mark_stuck(what, t)
         return False
     return True
 
@@ -118,8 +124,8 @@ def terminate(timeout_s: float = TERMINATE_TIMEOUT_S) -> bool:
     """Close the streams still open and terminate PortAudio (its JACK client leaves the
     server), each with a bounded wait. Call it while the JACK server still runs. The next
     :func:`sd` initialises PortAudio again. False if PortAudio did not answer (see :func:`stuck`)."""
-    if not _imported() or _stuck is not None:
-        return _stuck is None
+    if not _imported() or stuck() is not None:
+        return stuck() is None
     for stream in list(_open_streams):
         if not close_stream(stream, min(timeout_s, CLOSE_TIMEOUT_S)):
             return False
@@ -137,7 +143,7 @@ def reinitialize() -> None:
     if a server was running then. Closes any open stream (bounded, see :func:`terminate`).
     """
     if not terminate():
-        raise DeviceError(f"PortAudio stopped answering ({_stuck}; the audio server did not answer): "
+        raise DeviceError(f"PortAudio stopped answering ({stuck()}; the audio server did not answer): "
                           "restart rtsep")
     sd()
 
@@ -150,7 +156,7 @@ def shutdown(timeout_s: float = TERMINATE_TIMEOUT_S) -> None:
     if not _imported():
         return
     atexit.unregister(_sd._exit_handler)
-    if _stuck is not None:
+    if stuck() is not None:
         return
     for stream in list(_open_streams):
         if not close_stream(stream, CLOSE_TIMEOUT_S):
@@ -358,7 +364,7 @@ def close_stream(stream, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:
     within ``timeout_s`` (its JACK server died or dropped the client): the stream is then
     abandoned and PortAudio marked stuck (:func:`stuck`)."""
     _open_streams.discard(stream)
-    if _stuck is not None:
+    if stuck() is not None:
         return False
 
     def close():

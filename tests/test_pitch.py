@@ -12,7 +12,7 @@ import soundfile as sf
 
 from conftest import SHARED_DATA, assert_one_line_error, run_cli
 from rtsep.pitch import (Melody, MelodyProcess, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
-                         read_melody_csv, reference_melody, write_melody_csv)
+                         read_melody_csv, reference_melody, song_melody, write_melody_csv)
 
 SR = 16000
 NOTES = [57, 60, 62, 64, 62, 60, 59, 57]   # MIDI: A3 C4 D4 E4 D4 C4 B3 A3
@@ -173,6 +173,67 @@ def test_reference_melody_of_silence_and_bad_input():
         reference_melody(np.zeros(1000), 500)
     with pytest.raises(PitchError):
         reference_melody(np.zeros((10, 2, 2)), SR)
+
+
+# ------------------------------------------------------------------ whole-song melody (rtsep melody)
+def assert_follows_the_notes(m: Melody, lead_s: float = 0.5) -> None:
+    assert m.at(lead_s / 2) == 0.0                       # the lead-in is unvoiced
+    for k, note in enumerate(NOTES):                     # the middle of each note, vibrato included
+        mid = lead_s + k * 0.6 + 0.225
+        assert abs(cents_error_folded(m.at(mid), midi_hz(note))) < 45, (k, m.at(mid))
+        assert m.at(lead_s + k * 0.6 + 0.52) == 0.0      # the gap after it
+
+
+@pytest.mark.parametrize("sample_rate", [8000, 16000, 44100, 96000])
+def test_song_melody_follows_the_notes_at_the_files_rate(sample_rate):
+    """Analysed at the file's rate (8 and 96 kHz: resampled to 16 and 48 kHz), 10 ms frames
+    centred on i * 10 ms, 1 + samples // hop of them."""
+    from rtsep.pitch.song import analysis_rate, frame_length
+
+    x = sung_phrase(sample_rate)
+    m = song_melody(np.stack([x, x], axis=1), sample_rate)
+    rate = analysis_rate(sample_rate)
+    assert rate == min(max(sample_rate, 16000), 48000) and analysis_rate(22050) == 44100
+    assert frame_length(rate) == {16000: 1024, 44100: 2048, 48000: 2048}[rate]
+    assert m.hop_s == pytest.approx(0.01) and abs(len(m) - (1 + len(x) / sample_rate / 0.01)) <= 1
+    assert_follows_the_notes(m)
+    assert 0.55 < m.voiced_share() < 0.8
+
+
+def test_song_melody_in_pieces_equals_one_call():
+    """Memory is bounded by analysing pieces with context either side: the cuts change nothing."""
+    x = np.concatenate([sung_phrase(SR, shift_semitones=s) for s in (0, 3, -2)])
+    whole = song_melody(x, SR, piece_s=1000.0)
+    pieces = song_melody(x, SR, piece_s=1.3)
+    assert len(pieces) == len(whole) == 1 + len(x) // 160
+    assert np.mean(np.abs(pieces.f0_hz - whole.f0_hz) < 1e-6) > 0.99
+
+
+def test_song_melody_drops_quiet_bleed_that_plain_pyin_calls_voiced():
+    """A soft steady tone under the lead-in (accompaniment left in separated vocals, 30 dB below
+    the singing) is unvoiced; plain pYIN calls it voiced."""
+    import librosa
+
+    x = sung_phrase(SR)
+    n_lead = int(0.5 * SR)
+    x[:n_lead] += 0.25 * 0.03 * np.sin(2 * np.pi * 150.0 * np.arange(n_lead) / SR).astype(np.float32)
+    f0, voiced, _ = librosa.pyin(x, fmin=65.0, fmax=1000.0, sr=SR, frame_length=1024, hop_length=160)
+    assert voiced[5:45].mean() > 0.9                     # plain pYIN: the bleed is "sung"
+    m = song_melody(x, SR)
+    assert np.all(m.f0_hz[5:45] == 0.0)
+    assert_follows_the_notes(m)
+
+
+def test_song_melody_of_silence_and_bad_input():
+    assert song_melody(np.zeros((16000, 2), np.float32), 44100).voiced_share() == 0.0
+    noisy = sung_phrase()
+    noisy[1000:1010] = np.nan
+    assert song_melody(noisy, SR).voiced_share() > 0.5            # NaN samples are zeroed, not fatal
+    for bad, rate in ((np.zeros((0,)), SR), (np.zeros(1000), 500), (np.zeros((10, 2, 2)), SR)):
+        with pytest.raises(PitchError):
+            song_melody(bad, rate)
+    with pytest.raises(PitchError):
+        song_melody(sung_phrase(), SR, hop_s=0.00001)
 
 
 # ---------------------------------------------------------------------------------- streaming pitch

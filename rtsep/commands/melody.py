@@ -12,15 +12,17 @@ from ..io.audiofile import read_audio
 
 def add_parser(sub):
     p = sub.add_parser("melody", help="write the sung melody of songs as time_s,f0_hz CSV files",
-                       description="Separate each song's vocals and track their pitch (librosa pYIN). Writes "
-                                   "OUTDIR/<name>.csv with the header time_s,f0_hz, one frame per hop, "
-                                   "0 Hz = unvoiced.")
+                       description="Separate each song's vocals and track their pitch over the whole song "
+                                   "(librosa pYIN at the file's rate, tuned for separated vocals; see "
+                                   "rtsep/pitch/song.py). Writes OUTDIR/<name>.csv with the header time_s,f0_hz, "
+                                   "one frame per hop, 0 Hz = unvoiced.")
     p.add_argument("inputs", nargs="+", metavar="SONG", help="audio files or folders of audio files")
     p.add_argument("-o", "--outdir", default="melody", help="output folder (default: ./melody)")
     p.add_argument("--separator", choices=("auto", "unet", "net", "none"), default="auto",
                    help="vocals from: auto = the U-Net when installed, else the mask network (default); "
                         "none = the inputs are vocal stems already")
-    p.add_argument("--hop-ms", type=float, default=10.0, help="frame step in ms (default 10)")
+    p.add_argument("--hop-ms", type=float, default=10.0,
+                   help="frame step in ms (default 10; rounded to whole samples, the CSV's times are exact)")
     p.add_argument("--force", action="store_true", help="overwrite existing CSV files")
     return p
 
@@ -48,7 +50,7 @@ def separated_vocals(audio, sample_rate: int, separator: str):
 
 
 def run(args) -> int:
-    from ..pitch import reference_melody, write_melody_csv
+    from ..pitch import song_melody, write_melody_csv
 
     if not (0.5 <= args.hop_ms <= 64):
         raise RtsepError(f"--hop-ms must be between 0.5 and 64, got {args.hop_ms}")
@@ -68,7 +70,7 @@ def run(args) -> int:
         try:
             audio, sr = read_audio(path)
             vocals = separated_vocals(audio, sr, args.separator)
-            melody = reference_melody(vocals, sr, hop_s=args.hop_ms / 1000)
+            melody = song_melody(vocals, sr, hop_s=args.hop_ms / 1000)
             write_melody_csv(out, melody)
         except RtsepError as exc:
             print(f"rtsep: error: {exc}", file=sys.stderr)

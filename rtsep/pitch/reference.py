@@ -23,12 +23,11 @@ pYIN holds the GIL for tens of ms per chunk: a live host runs it in ``MelodyProc
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import soxr
 
 from .melody import Melody
+from .pyin import pyin_refined
 from .signal import PitchError, as_mono, check_rate
 
 ANALYSIS_RATE_HZ = 16000
@@ -36,7 +35,6 @@ FRAME_LENGTH = 1024          # 64 ms at 16 kHz: two periods of the lowest pitch 
 FMIN_HZ = 65.0               # C2
 FMAX_HZ = 1050.0             # C6
 RESOLUTION_SEMITONES = 0.25  # pYIN pitch grid: 0.25 is ~8x faster than librosa's 0.1, as accurate
-REFINE_MAX_OCTAVES = RESOLUTION_SEMITONES / 12  # YIN replaces pYIN's bin within one bin of it
 MAX_FRAMES_PER_CALL = 3000   # 30 s at 10 ms: bounds pYIN's memory (frames x bins matrices)
 GATE_DB = 20.0               # unvoiced when a frame is this far below the loud frames (bleed in separated vocals)
 GATE_PERCENTILE = 95.0       # "the loud frames": this percentile of the frame levels so far
@@ -149,20 +147,7 @@ class MelodyTracker:
             return np.zeros(end - start), np.full(end - start, -120.0)
         frames = librosa.util.frame(seg, frame_length=FRAME_LENGTH, hop_length=self.hop)
         level_db = 10.0 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=0) + 1e-12)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            f0, voiced, _ = librosa.pyin(seg, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=ANALYSIS_RATE_HZ,
-                                         frame_length=FRAME_LENGTH, hop_length=self.hop, center=False,
-                                         resolution=RESOLUTION_SEMITONES)
-            # pYIN's f0 is its HMM's grid bin (up to 12.5 cents off at 0.25 semitones); YIN's
-            # parabolic-interpolated estimate of the same frame refines it when both agree.
-            fine = librosa.yin(seg, fmin=FMIN_HZ, fmax=FMAX_HZ, sr=ANALYSIS_RATE_HZ, frame_length=FRAME_LENGTH,
-                               hop_length=self.hop, center=False)
-        out = np.where(voiced, f0, 0.0)
-        out[~np.isfinite(out)] = 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            agree = np.abs(np.log2(fine[:len(out)] / out)) < REFINE_MAX_OCTAVES
-        out[agree] = fine[:len(out)][agree]
+        out = pyin_refined(seg, ANALYSIS_RATE_HZ, FRAME_LENGTH, self.hop, FMIN_HZ, FMAX_HZ, RESOLUTION_SEMITONES)
         if len(out) != end - start or len(level_db) != end - start:  # never expected: exact framing
             raise PitchError(f"pYIN returned {len(out)} frames for {end - start}")
         return out, level_db

@@ -36,7 +36,7 @@ def add_parser(sub):
     p.add_argument("--latency", metavar="low|quality|TIME",
                    help="latency budget: low (the 11.94 ms recurrent model), quality (the 111.94 ms one) or a "
                         "time such as 150ms, 0.3s, 1s: the best separator whose true delay fits (from about "
-                        "0.16 s the streaming U-Net; the output is silent until its pipeline has filled). "
+                        "0.15 s the streaming U-Net; the output is silent until its pipeline has filled). "
                         "Streams instead of separating a --source ahead (default without --source: low)")
     p.add_argument("--precision", choices=("int8", "float32"), default="int8",
                    help="the recurrent model's dense layers per frame: int8 (default; a quarter less time per "

@@ -29,7 +29,7 @@ def add_parser(sub):
     p.add_argument("--latency", metavar="low|quality|TIME", default=None,
                    help="separate as a live stream would instead of with the offline U-Net: low (the 11.94 ms "
                         "recurrent model), quality (the 111.94 ms one) or a latency budget such as 150ms, 0.3s, "
-                        "1s (the best separator whose true delay fits; the streaming U-Net from about 0.16 s): "
+                        "1s (the best separator whose true delay fits; the streaming U-Net from about 0.15 s): "
                         "the stems equal what `rtsep live --latency` outputs, aligned to the input")
     p.add_argument("--mode", choices=("both", "karaoke", "vocals"), default="both",
                    help="which stems to write: both (default), karaoke = accompaniment only, vocals only")

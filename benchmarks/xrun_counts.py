@@ -11,7 +11,9 @@ the low-latency model for ``--seconds``, while three counters watch:
 * **PortAudio flags**: the host's callbacks whose PortAudio status had an under/overflow
   flag (``stats.dropouts``, what the GUI shows).
 
-Then rtsep's own deadline misses and its callbacks past their period. One row per round.
+Then rtsep's own deadline misses, how many of them fell within ``NEAR_CALLBACKS`` callbacks
+of an xrun flag (sampled every 4 ms: could the server's late cycle explain them?), and its
+callbacks past their period. One row per round.
 
     python benchmarks/xrun_counts.py --rounds 3 --seconds 20
 """
@@ -37,6 +39,36 @@ def machine() -> str:
         return "unknown CPU"
 
 
+NEAR_CALLBACKS = 8  # "right after an xrun": the live tests allow two worker blocks per late wake-up
+
+
+def watch(stats, seconds: float, every_s: float = 0.004):
+    """``(callbacks, dropouts, deadline_misses)`` sampled every ``every_s`` for ``seconds``
+    (about 1.5 callbacks apart at 128 frames: where each xrun and each miss happened)."""
+    rows = []
+    t_end = time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        rows.append((stats.callbacks, stats.dropouts, stats.deadline_misses))
+        time.sleep(every_s)
+    return rows
+
+
+def misses_near_xruns(trace, near: int) -> int:
+    """Deadline misses whose callback index lies within ``near`` callbacks of an xrun flag's."""
+    import numpy as np
+
+    t = np.asarray(trace, dtype=np.int64)
+    if len(t) < 2:
+        return 0
+    cb, dr, dm = t[1:, 0], np.diff(t[:, 1]), np.diff(t[:, 2])
+    xruns = np.repeat(cb, dr)
+    misses = np.repeat(cb, dm)
+    if not len(xruns):
+        return 0
+    dist = np.abs(misses[:, None] - xruns[None, :]).min(axis=1)
+    return int(np.count_nonzero(dist <= near))
+
+
 def one_round(wav: str, blocksize: int, seconds: float, server) -> dict:
     import jack
     import numpy as np
@@ -60,7 +92,7 @@ def one_round(wav: str, blocksize: int, seconds: float, server) -> dict:
     try:
         before = dict(counts), server.xrun_counts()
         host.start()
-        time.sleep(seconds)
+        trace = watch(host.stats, seconds)
         host.stop()
         time.sleep(0.5)  # notifications of the last cycles
         drv, cli = (a - b for a, b in zip(server.xrun_counts(), before[1]))
@@ -70,7 +102,7 @@ def one_round(wav: str, blocksize: int, seconds: float, server) -> dict:
                 "side_inactive": counts["inactive"] - before[0]["inactive"],
                 "log_driver": drv, "log_client": cli, "pa_flags": st.dropouts,
                 "misses": st.deadline_misses, "late_callbacks": late, "callbacks": st.callbacks,
-                "load": os.getloadavg()[0]}
+                "misses_near_xrun": misses_near_xruns(trace, NEAR_CALLBACKS), "load": os.getloadavg()[0]}
     finally:
         host.close()
         active.deactivate()
@@ -113,13 +145,13 @@ def main(argv=None) -> int:
           f"{args.rounds} x {args.seconds:g} s, {machine()}, {os.cpu_count()} CPUs")
     hdr = (f"{'round':>5s} {'server log (ref.)':>17s} {'driver':>7s} {'client':>7s} {'PortAudio flags':>16s} "
            f"{'side client':>12s} {'inactive client':>16s} {'rtsep misses':>13s} {'late cb':>8s} "
-           f"{'callbacks':>10s} {'load':>5s}")
+           f"{'near xrun':>10s} {'callbacks':>10s} {'load':>5s}")
     print(hdr)
     print("-" * len(hdr))
     for i, r in enumerate(rows, 1):
         print(f"{i:>5d} {r['log_driver'] + r['log_client']:>17d} {r['log_driver']:>7d} {r['log_client']:>7d} "
               f"{r['pa_flags']:>16d} {r['side_active']:>12d} {r['side_inactive']:>16d} {r['misses']:>13d} "
-              f"{r['late_callbacks']:>8d} {r['callbacks']:>10d} {r['load']:>5.1f}")
+              f"{r['late_callbacks']:>8d} {r['misses_near_xrun']:>10d} {r['callbacks']:>10d} {r['load']:>5.1f}")
     return 0
 
 

@@ -164,3 +164,56 @@ def test_a_change_mid_song_is_heard_within_a_second_without_gap_or_click(tmp_pat
     # no click: the largest step between samples is about the higher tone's own
     step = np.abs(np.diff(y[:len(y) - RATE // 2, 0])).max()
     assert step < 1.5 * 0.3 * 2 * np.pi * 440 * 2 ** (2 / 12) / RATE, step
+
+
+# --- the pitch guide and the score follow the key and the tempo -----------------------------------
+
+@pytest.mark.parametrize("sung_semitones, hit", [(2.0, True), (0.0, False)])
+def test_the_guide_moves_with_the_key_and_the_score_follows(sung_semitones, hit):
+    """A queue's karaoke, its time map standing in: the song's voice is a 220 Hz tone, the key is
+    +2 and the tempo 0.8 (output frame f plays song frame 0.8 f). A singer at +2 scores; a singer
+    at the record's pitch (now wrong) does not; the guide reads 220 * 2^(2/12)."""
+    from rtsep.host.karaoke import Karaoke, pitch_available
+
+    if not pitch_available():
+        pytest.skip("rtsep.pitch not in this build")
+    tempo, key, seconds = 0.8, 2.0, 6.0
+    song_frames = int(seconds * RATE)
+    out = {"now": 0}
+
+    def where(frame):
+        f = out["now"] if frame is None else frame
+        return 0, min(song_frames - 1, max(0, f) * tempo), tempo, key
+
+    k = Karaoke(RATE, None, blocksize=B, where=where, now=lambda: out["now"])
+    try:
+        k.begin_song(0, song_frames)
+        k.push_song_vocals(0, 0, _tone(seconds, 220.0, 0.3))
+        k.start(0, 0)
+        t_end = time.monotonic() + 60  # the melody, computed ahead in a process of its own
+        while time.monotonic() < t_end and k.melody_until_s < seconds - 0.5 and k.error is None:
+            time.sleep(0.05)
+        f_singer = 220.0 * 2 ** (sung_semitones / 12)
+        sung = _tone(seconds / tempo, f_singer, 0.3, channels=1)
+        ring = k.mic_ring
+        for i in range(0, len(sung) - RATE // 2, 4 * B):  # the singer, faster than real time
+            while ring.capacity - ring.available < 4 * B and k.error is None:
+                time.sleep(0.002)
+            assert k.error is None, k.error
+            ring.write(sung[i:i + 4 * B])
+            out["now"] = i
+        t_end = time.monotonic() + 30
+        while time.monotonic() < t_end and ring.available:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        times, f0 = k.melody()
+        assert k.error is None
+        voiced = f0[f0 > 0]
+        assert len(voiced) > 100 and np.median(voiced) == pytest.approx(220.0 * 2 ** (key / 12), rel=0.005)
+        t_sung, f_sung = k.singer_track(60.0)
+        assert t_sung.max() == pytest.approx((len(sung) - RATE // 2) / RATE * tempo, abs=0.2)  # song time
+        assert np.median(f_sung[f_sung > 0]) == pytest.approx(f_singer, rel=0.005)  # shown as sung
+        score = k.song_score(0)
+        assert score is not None and ((score > 80) if hit else (score < 10)), score
+    finally:
+        k.close()

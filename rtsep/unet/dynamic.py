@@ -54,29 +54,38 @@ def make_dynamic(model) -> int:
     return rewritten
 
 
-@functools.lru_cache(maxsize=2)
-def dynamic_bytes(path: str, mtime_ns: int) -> bytes:
-    """The serialised dynamic-T model of the U-Net file at ``path`` (cached per file version)."""
+@functools.lru_cache(maxsize=4)
+def dynamic_bytes(path: str, mtime_ns: int, vocals_only: bool = False) -> bytes:
+    """The serialised dynamic-T model of the U-Net file at ``path`` (cached per file version);
+    ``vocals_only``: just the vocal U-Net (input ``magnitude``, output ``vocals``; half the work)."""
     import onnx
 
     model = onnx.load(path)
     if make_dynamic(model) == 0:
         raise ModelError(f"model {path}: no Reshape constant holds T; not the converted Spleeter U-Net")
+    if vocals_only:
+        from onnx.utils import Extractor
+
+        meta = list(model.metadata_props)
+        model = Extractor(model).extract_model(["magnitude"], ["vocals"])
+        model.metadata_props.extend(meta)
     for prop in model.metadata_props:
         if prop.key == "T":
             prop.value = "dynamic"
     return model.SerializeToString()
 
 
-def dynamic_session(path: str | os.PathLike, threads: int = 1, *, optimisation: str = "all"):
-    """An ONNX Runtime session of the U-Net at ``path`` with a free time axis (multiples of 64)."""
+def dynamic_session(path: str | os.PathLike, threads: int = 1, *, optimisation: str = "all",
+                    vocals_only: bool = False):
+    """An ONNX Runtime session of the U-Net at ``path`` with a free time axis (multiples of 64);
+    ``vocals_only``: the vocal U-Net alone (output ``vocals``)."""
     import onnxruntime as ort
 
     path = str(path)
     if not Path(path).is_file():
         raise ModelError(f"model file not found: {path}")
     try:
-        data = dynamic_bytes(path, Path(path).stat().st_mtime_ns)
+        data = dynamic_bytes(path, Path(path).stat().st_mtime_ns, bool(vocals_only))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1

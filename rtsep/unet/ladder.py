@@ -40,6 +40,8 @@ class LadderPoint:
     future_frames: int = 0        # frame), "mirror" (P frames: the newest reflected), "repeat", "zero"
     full_band: bool = False       # accompaniment keeps the mixture above the network's 11 kHz
     extend_vocals: bool = False   # vocals above 11 kHz: the mean vocal mask of the top 128 bins
+    mask: str = "ratio"           # "ratio": Spleeter's masks from both U-Nets; "vocal": the vocal
+    #                               U-Net's own sigmoid mask (the accompaniment U-Net not run)
 
     @property
     def delay_samples_44k(self) -> int:

@@ -63,6 +63,9 @@ class _Core:
         self.session = session
         self.full_band = full_band
         self.extend = point.extend_vocals
+        self.vocal_mask = point.mask == "vocal"
+        if point.mask not in ("ratio", "vocal"):
+            raise RtsepError(f"ladder point {point.name}: mask must be 'ratio' or 'vocal', got {point.mask!r}")
         self.reset()
 
     def reset(self) -> None:
@@ -121,9 +124,15 @@ class _Core:
     def _step(self) -> np.ndarray:
         lk, s, r = self.lookahead, self.step, self.real
         masks = np.empty((self.wide, s, BINS), np.float32)
+        sl = slice(r - lk - s, r - lk)
         for pair in range(0, self.wide, 2):
-            v, a = self.session.run(["vocals", "accompaniment"], {"magnitude": self._window(pair)})
-            sl = slice(r - lk - s, r - lk)
+            x = self._window(pair)
+            if self.vocal_mask:  # the network's output is its sigmoid mask times the input
+                v = self.session.run(["vocals"], {"magnitude": x})[0][0, sl]
+                m = np.divide(v, x[0, sl], out=np.zeros_like(v), where=x[0, sl] > 0)
+                masks[pair:pair + 2] = np.clip(m, 0.0, 1.0).transpose(2, 0, 1)
+                continue
+            v, a = self.session.run(["vocals", "accompaniment"], {"magnitude": x})
             masks[pair:pair + 2] = ratio_masks(v[0, sl], a[0, sl], EXPONENT, EPSILON, first_only=True).transpose(2, 0, 1)
         mix = self.spec[:, :s]                                         # (wide, S, N_BINS)
         both = np.zeros((2, self.wide, s, N_BINS), np.complex64)
@@ -171,7 +180,8 @@ class StreamingUNet(PairedChannels):
         self.channels = int(channels)
         self._label = "streaming U-Net"
         self.full_band = point.full_band if full_band is None else bool(full_band)
-        self.session = session if session is not None else dynamic_session(unet_model_path(model), threads)
+        self.session = session if session is not None else \
+            dynamic_session(unet_model_path(model), threads, vocals_only=point.mask == "vocal")
         self._init_channels(channels)
         self._core = _Core(point, len(self._wide), self.session, self.full_band)
         self.resampled = self.sample_rate != MODEL_RATE

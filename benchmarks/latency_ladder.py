@@ -54,23 +54,32 @@ def machine() -> str:
 
 
 def parse_point(text: str):
-    """``W/L/S[:mirrorP][:band]`` → a LadderPoint with a one-step compute allowance."""
+    """``W/L/S[:mirrorP][:band][:vocal]`` → a LadderPoint with a one-step compute allowance (full
+    band and vocals extended unless ``band``; ``vocal``: the vocal U-Net's own mask)."""
     from rtsep.unet.ladder import LadderPoint
 
     head, *opts = text.split(":")
     w, lk, s = (int(x) for x in head.split("/"))
-    future, p, full = "edge", 0, True
+    future, p, full, mask = "edge", 0, True, "ratio"
     for o in opts:
         if o == "band":
             full = False
+        elif o == "vocal":
+            mask = "vocal"
         else:
             future = o.rstrip("0123456789")
             p = int(o[len(future):])
-    return LadderPoint(w, lk, s, s * HOP, float("nan"), float("nan"), future=future, future_frames=p, full_band=full)
+    return LadderPoint(w, lk, s, s * HOP, float("nan"), float("nan"), future=future, future_frames=p, full_band=full,
+                       extend_vocals=full, mask=mask)
+
+
+def point_key(p) -> str:
+    return f"{p.name}:{p.future}{p.future_frames}:{p.mask}:{p.full_band}"
 
 
 def label(p) -> str:
     extra = f", {p.future} {p.future_frames}" if p.future_frames else ""
+    extra += ", vocal U-Net mask" if p.mask == "vocal" else ", ratio masks"
     return f"U-Net stream {p.name}{extra}{'' if p.full_band else ', band-limited'}"
 
 
@@ -94,7 +103,7 @@ def systems(args):
                                                                  full_band=full, threads=1).separate(a)))
     pts = list(points()) + [parse_point(e) for e in args.extra]
     for p in pts:
-        out.append((p.name, label(p), p.true_delay_samples_44k / 44100,
+        out.append((point_key(p), label(p), p.true_delay_samples_44k / 44100,
                     lambda a, sr, p=p: StreamingUNet(p, sr, a.shape[1] if a.ndim > 1 else 1).separate(a)))
     return out, pts
 
@@ -161,11 +170,11 @@ def cost(pts, rounds: int, steps: int) -> dict:
     ref_x = np.abs(rng.standard_normal((1, 64, 1024, 2))).astype(np.float32)
     streams = {}
     for t in (1, 2):
-        sess = dynamic_session(unet_model_path(), t)
+        sessions = {v: dynamic_session(unet_model_path(), t, vocals_only=v) for v in (False, True)}
         for p in pts:
-            su = StreamingUNet(p, 44100, 2, session=sess)
+            su = StreamingUNet(p, 44100, 2, session=sessions[p.mask == "vocal"])
             su.push(0.1 * rng.standard_normal((p.window_frames * HOP, 2)).astype(np.float32))  # fill
-            streams[(p.name, p.future_frames, t)] = su
+            streams[(p.name, p.future_frames, p.mask, t)] = su
     times = {k: [] for k in streams}
     ref = []
     for _ in range(rounds):
@@ -266,11 +275,11 @@ def main() -> int:
                 f"{a:7.2f} {a - off[1]:+7.2f}")
         if mir:
             line += f" {mir['gnsdr'][key]:7.2f}"
-        p = next((p for p in pts if p.name == key), None)
+        p = next((p for p in pts if point_key(p) == key), None)
         if costs:
             if p is not None:
-                s1 = costs["step_s"][(p.name, p.future_frames, 1)]
-                s2 = costs["step_s"][(p.name, p.future_frames, 2)]
+                s1 = costs["step_s"][(p.name, p.future_frames, p.mask, 1)]
+                s2 = costs["step_s"][(p.name, p.future_frames, p.mask, 2)]
                 dur = p.step_frames * HOP / 44100
                 line += f" {100 * s1 / dur:7.0f}% {100 * s2 / dur:7.0f}% {1000 * s1:10.1f} {s1 / costs['ref_s']:5.2f}"
             else:

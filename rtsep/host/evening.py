@@ -1,23 +1,26 @@
 """An evening of songs separated ahead: a queue, key and tempo, between the songs and the stem ring.
 
 One-way, like the single-song producer (:mod:`rtsep.host.ahead`), with two stages on two
-threads (nice 10, below the audio thread):
+threads below the SCHED_FIFO audio thread:
 
-* **separation** (``rtsep-separate``): decodes the song at the playhead and the one after it
-  (never more: an evening keeps two songs in memory) and runs the stem stream over each into a
-  :class:`SongStems` (accompaniment | vocals | dry, song time, the whole song); the karaoke gets
-  the vocals here, ahead of the playhead. A song that fails to decode is skipped with one line
-  (``SongQueue.messages``); so the next song is ready long before the current one ends.
-* **rendering** (``rtsep-render``): turns song frames into output frames at the singer's key and
-  tempo (:class:`~rtsep.host.keytempo.ChunkRenderer`) and writes them into the
+* **separation** (``rtsep-separate``, nice 10): decodes the song at the playhead and the one
+  after it and runs the stem stream over each into a :class:`SongStems` (accompaniment | vocals |
+  dry, song time, the whole song); the karaoke gets the vocals here, ahead of the playhead. It
+  holds the songs from the playhead's to the one being rendered, and the next: at most three in
+  memory. A song that fails to decode is skipped with one line (``SongQueue.messages``); the next
+  song is ready long before the current one ends.
+* **rendering** (``rtsep-render``, normal priority: it must keep pace with the playback): turns
+  song frames into output frames at the singer's key and tempo
+  (:class:`~rtsep.host.keytempo.ChunkRenderer`) and writes them into the
   :class:`~rtsep.host.ahead.StemRing` with the dry song; at a song's end the next one follows in
   the same ring, so there is no gap. A :class:`TimeMap` records which song frame each output
   frame plays, for the karaoke, the GUI and the summary.
 
-A change of key or tempo, or "next", re-renders from ``MARGIN_S`` ahead of the playhead: the
-ring is truncated there, the frames it held become the crossfade's old side, and the first chunk
-after it is short (:data:`~rtsep.host.keytempo.FIRST_CHUNK_S`), so the change is heard within
-about half a second plus one chunk's rendering, without a gap.
+A change of key or tempo, or "next", re-renders from ``MARGIN_S`` after the playhead was when it
+was asked (at least ``MIN_MARGIN_S`` ahead of it now): the ring is truncated there, the frames it
+held become the crossfade's old side, and the first chunk after it is short
+(:data:`~rtsep.host.keytempo.FIRST_CHUNK_S`), so the change is heard 0.6 s after it was asked (up
+to about a second when the thread was busy with a chunk), without a gap.
 """
 
 from __future__ import annotations
@@ -393,7 +396,7 @@ class QueueProducer:
                 if score is not None:
                     song.score = score
         wanted = self._wanted()
-        for i in [i for i in self.stores if i not in wanted]:
+        for i in [i for i in list(self.stores) if i not in wanted]:  # list(): the other thread adds
             self.stores.pop(i, None)
         if self.karaoke is not None:
             self.karaoke.end_songs(set(wanted))

@@ -174,8 +174,10 @@ class Karaoke:
 
     def end_songs(self, keep) -> None:
         """Close the melody processes of the songs not in ``keep`` (played, skipped)."""
-        for i in [i for i in self._songs if i not in keep]:
-            self._songs.pop(i).close()
+        for i in [i for i in list(self._songs) if i not in keep]:  # list(): the separation thread adds
+            song = self._songs.pop(i, None)
+            if song is not None:
+                song.close()
 
     def song_score(self, index: int) -> float | None:
         song = self._songs.get(index)

@@ -126,23 +126,27 @@ def play(producer, seconds, on_block=None):
     return np.concatenate(out), misses
 
 
-def test_a_change_mid_song_is_heard_within_a_second_without_gap_or_click(tmp_path):
+def test_changes_mid_song_are_heard_within_a_second_without_gap_or_click(tmp_path):
+    """Key 0 -> +2 at 1.5 s, then tempo 1 -> 0.8 at 3 s, while the ring is read in real time."""
     from rtsep.host.evening import QueueProducer
     from rtsep.host.queue import SongQueue
 
-    sf.write(tmp_path / "tone.wav", _tone(6.0), RATE)
+    sf.write(tmp_path / "tone.wav", _tone(6.0), RATE, subtype="FLOAT")
     for attempt in range(2):  # VM preemption can starve a thread once; a systematic fault fails both
         queue = SongQueue.from_items([tmp_path / "tone.wav"])
         producer = QueueProducer(queue, RATE, 2, ToneStems())
         producer.start()
         producer.wait_ready(0.5)
-        change_at = int(1.5 * RATE)
+        change_at, tempo_at = int(1.5 * RATE), int(3.0 * RATE)
         asked = {}
 
         def on_block(frame):
-            if frame >= change_at and not asked:
-                asked["t"] = time.monotonic()
+            if frame >= change_at and "key" not in asked:
+                asked["key"] = producer.ring.write_count
                 queue.controls.set(key=2)
+            if frame >= tempo_at and "tempo" not in asked:
+                asked["tempo"] = dict(producer.last_change)
+                queue.controls.set(tempo=0.8)
 
         try:
             y, misses = play(producer, 5.0, on_block)
@@ -152,11 +156,15 @@ def test_a_change_mid_song_is_heard_within_a_second_without_gap_or_click(tmp_pat
             break
     assert producer.error is None
     assert not misses, misses                            # no block without the song
-    starts = producer.last_change["out_frame"]
+    starts = asked["tempo"]["out_frame"]  # the key change, as it stood before the tempo's
     assert starts - change_at <= RATE, starts - change_at  # heard within a second of the request
+    slower = producer.last_change["out_frame"]
+    assert slower - tempo_at <= RATE, slower - tempo_at
+    assert producer.where(slower + RATE // 10)[2:] == (0.8, 2.0)  # the song now runs at 0.8, still +2
     assert _freq(y[change_at - RATE:change_at, 0]) == pytest.approx(440.0, abs=0.5)
-    f_new = _freq(y[change_at + RATE:change_at + 2 * RATE, 0])
+    f_new = _freq(y[change_at + RATE:tempo_at, 0])
     assert f_new == pytest.approx(440.0 * 2 ** (2 / 12), abs=0.5)
+    assert _freq(y[tempo_at + RATE:tempo_at + 3 * RATE // 2, 0]) == pytest.approx(f_new, abs=0.5)  # tempo: same pitch
     # no silent stretch: every 10 ms keeps most of the tone's level (two tones a whole step apart
     # beat once within the 21-ms crossfade: that dip is the only one)
     rms = np.sqrt(np.convolve(y[:, 0] ** 2, np.ones(480) / 480, mode="valid"))[:len(y) - RATE // 2]

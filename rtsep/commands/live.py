@@ -179,7 +179,8 @@ def run(args) -> int:
     s["stopped"] = reason
     if queue is not None:
         c = queue.controls
-        s.update({"key": c.key, "tempo": c.tempo, "songs": queue.rows()})
+        s.update({"key": c.key, "tempo": c.tempo, "songs": queue.rows(),
+                  "render_speed_x": round(host.ahead.producer.render_speed_x, 1) if host.ahead else None})
     if hasattr(host.separator, "compute_load"):  # --latency TIME: the streaming U-Net's worker
         s["unet_worker"] = host.separator.compute_load()
     if args.json:

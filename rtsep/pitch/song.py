@@ -5,8 +5,9 @@ A file has no playhead to keep ahead of, so this is not the live tracker
 heard so far) but librosa's pYIN over the whole song at the file's own rate:
 
 - frames of about 46 ms (``2 ** round(log2(0.0464 * rate))``: 2048 samples at 44.1 and 48 kHz,
-  1024 at 16 kHz; 22.05 kHz is analysed at 44.1 kHz, where 10 ms is whole samples), 65-1000 Hz, librosa's 0.1-semitone pitch grid, each voiced frame refined
-  by YIN's interpolated f0 within one bin (``pyin.pyin_refined``);
+  1024 at 16 kHz; 22.05 kHz is analysed at 44.1 kHz, where 10 ms is whole samples), 65-1000 Hz,
+  librosa's 0.1-semitone pitch grid, each voiced frame refined by YIN's interpolated f0 within one
+  bin (``pyin.pyin_refined``);
 - pYIN's prior over YIN thresholds shifted from Beta(2, 18) (mean 0.1, for clean voices) to
   Beta(2, 9.43) (mean 0.175): the accompaniment left in separated vocals makes YIN's dips shallower,
   and with the clean-voice prior pYIN calls sung frames unvoiced;
@@ -16,11 +17,15 @@ heard so far) but librosa's pYIN over the whole song at the file's own rate:
 On the 44.1 kHz test song (U-Net vocals, scored with ``mir_eval.melody`` against plain pYIN on the
 true vocal stem) this reached raw pitch accuracy 0.862 and overall accuracy 0.867, against 0.825 /
 0.826 for the live tracker's settings and 0.849 / 0.705 for plain pYIN (``benchmarks/melody.py``
-scores them side by side, on MIR-1K too).
+scores them side by side). The prior and the gate were chosen on that song (a grid of priors with
+means 0.1-0.3 and gates of 15-30 dB); on MIR-1K's labels they are no better than the live tracker
+(every 5th test clip, 165, U-Net vocals, RPA / OA: 0.852 / 0.850 against the tracker's 0.860 /
+0.852 and plain pYIN's 0.880 / 0.761; librosa's prior with the same gate: 0.854 / 0.853).
 
-Bounded memory: pYIN's matrices grow with frames x pitch bins (a 5-minute song in one call would
-take gigabytes), so it runs on pieces of ``PIECE_S`` with ``CONTEXT_S`` of audio on either side
-that is analysed and dropped (the HMM sees past and future across each cut).
+Bounded memory: pYIN's matrices grow with the frames of a call (one call at 44.1 kHz: +354 MiB for
+30 s, +535 MiB for 60 s, so about 2 GB for a 5-minute song), so it runs on pieces of ``PIECE_S``
+with ``CONTEXT_S`` of audio on either side that is analysed and dropped (the HMM sees past and
+future across each cut; the frames equal one call's): about +330 MiB at any length.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ BETA = (2.0, 2.0 / 0.175 - 2.0)  # threshold prior with mean 0.175 (librosa: (2,
 GATE_DB = 18.0               # unvoiced below the loud frames by this much (bleed in separated vocals)
 GATE_PERCENTILE = 95.0       # "the loud frames": this percentile of the song's frame levels
 MIN_RATE_HZ, MAX_RATE_HZ = 16000, 48000  # files outside are resampled to the nearer bound
-PIECE_S = 30.0               # pYIN per piece of this many seconds of frames ...
+PIECE_S = 15.0               # pYIN per piece of this many seconds of frames ...
 CONTEXT_S = 1.0              # ... analysed with this much more on either side
 
 

@@ -62,11 +62,13 @@ def private_jack_server(rate: int = RATE, period: int = PERIOD):
         # Every JACK client of ours leaves while the server still answers: PortAudio's (bounded),
         # and any JACK-Client client a failed test left open (the garbage collector closing one
         # after its server has gone can crash the process).
-        released = audio.terminate() and close_jack_clients()
-        if released:
-            srv.stop()
-        else:
-            stop_after_exit(srv)
+        try:
+            released = audio.terminate() and close_jack_clients()
+        finally:  # the server never outlives the run (an error above: after the process exits)
+            if released:
+                srv.stop()
+            else:
+                stop_after_exit(srv)
     if not released:
         pytest.fail(f"PortAudio or a JACK client did not close within {audio.TERMINATE_TIMEOUT_S:.0f} s "
                     f"({audio.stuck() or 'a JACK-Client client'}); its server is stopped after this run")
@@ -105,7 +107,7 @@ def stop_after_exit(srv) -> None:
     """Stop ``srv`` once this process has exited. A thread is still inside PortAudio, waiting
     on the server: stopping the server now could wake it into PortAudio's abort."""
     subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
-                      f"kill -9 {srv.proc.pid}"], start_new_session=True,
+                      f"kill {srv.proc.pid}; sleep 3; kill -9 {srv.proc.pid}"], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     srv.proc = None  # stop() then only restores JACK_DEFAULT_SERVER
     srv.stop()

@@ -235,3 +235,38 @@ def test_gui_shows_the_queue_and_its_controls_move_the_song(jack_server, tmp_pat
         win.close()
         app.processEvents()
     assert not win.errors, win.errors
+
+
+def test_a_looping_queue_plays_again_and_an_ended_one_restarts(tmp_path):
+    """``loop``: after the last song the first again (separated anew), back to back; an ended
+    queue's ``restart`` (the GUI's Start after the end) plays it from its first song."""
+    from rtsep.host.evening import QueueProducer
+
+    p = _songs(tmp_path, {"a.wav": (0.75, 440), "b.wav": (0.75, 330)})
+    queue = SongQueue.from_items([p["a.wav"], p["b.wav"]], loop=True)
+    producer = QueueProducer(queue, RATE, 2, ToneStems())
+    producer.start()
+    producer.wait_ready(0.5)
+    try:
+        y, misses = play(producer, 3.5)
+    finally:
+        producer.stop()
+    assert not misses, misses
+    cycle = np.concatenate([_tone(0.75, 440), _tone(0.75, 330)])
+    n = len(y) - len(cycle)
+    assert np.array_equal(y[len(cycle):len(cycle) + n], np.tile(cycle, (2, 1))[:n])
+    queue.loop = False
+    producer = QueueProducer(queue, RATE, 2, ToneStems())
+    producer.start()
+    try:
+        first, _ = play(producer, 3.0)
+        assert producer.finished
+        producer.restart()
+        producer.start()
+        producer.wait_ready(0.5)
+        again, misses = play(producer, 3.0)
+    finally:
+        producer.stop()
+    assert not misses and len(again) >= len(cycle) - 256
+    assert np.array_equal(again[:len(cycle) - 256], cycle[:len(cycle) - 256])
+    assert [s.state for s in queue.songs] == ["played", "played"]

@@ -107,10 +107,19 @@ def stop_after_exit(srv) -> None:
     """Stop ``srv`` once this process has exited. A thread is still inside PortAudio, waiting
     on the server: stopping the server now could wake it into PortAudio's abort."""
     subprocess.Popen(["sh", "-c", f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 0.2; done; "
-                      f"kill {srv.proc.pid}; sleep 3; kill -9 {srv.proc.pid}"], start_new_session=True,
+                      f"kill {srv.proc.pid}; sleep 10; kill -9 {srv.proc.pid}"], start_new_session=True,
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     srv.proc = None  # stop() then only restores JACK_DEFAULT_SERVER
     srv.stop()
+
+
+def free_registry_slot(name: str) -> None:
+    """Free the slot a killed server ``name`` leaves in JACK's shared registry of servers (8
+    per machine; a dead server's stays taken until a server of the same name starts), by
+    starting and stopping one: else every killed server takes one for good."""
+    from rtsep.host.jack import JackServer
+
+    JackServer(name=name).start().stop()
 
 
 def run_cli(args, server=None, timeout=60, env=None):

@@ -16,7 +16,8 @@ import soundfile as sf
 from rtsep.host.ring import FrameRing, SlotRing, ValueRing
 from rtsep.host.handoff import _fallback_mix
 
-from jack_server import jack_server, rtsep_error_lines, run_cli, xrun_problems  # noqa: F401  (fixture)
+from jack_server import (jack_server, free_registry_slot, rtsep_error_lines, run_cli,  # noqa: F401  (fixture)
+                         xrun_problems)
 
 from pathlib import Path
 
@@ -227,6 +228,8 @@ def test_jack_server_stopping_mid_stream_is_a_clean_exit(jack_server, how):
             proc.kill()
             proc.communicate()
         other.stop()
+        if how == "killed":
+            free_registry_slot(other.name)
         os.environ["JACK_DEFAULT_SERVER"] = jack_server.name
     # 2 s without callbacks (the watchdog) + at most 2 s for the stream's close + the exit
     assert exit_s < 8, (exit_s, err)

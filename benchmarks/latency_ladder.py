@@ -203,7 +203,9 @@ def plot(path: Path, entries, offline) -> None:
     win = pg.GraphicsLayoutWidget()
     win.setBackground("w")
     win.resize(1100, 480)
-    colours = {"stream": (31, 119, 180), "rnn": (214, 39, 40)}
+    colours = {"stream": (31, 119, 180), "rnn": (214, 39, 40), "extra": (150, 150, 150)}
+    names = {"stream": "streaming U-Net (the ladder)", "rnn": "recurrent models",
+             "extra": "other stream points (plain scheme, --extra)"}
     for col, (stem, title) in enumerate(((0, "vocals SDR (dB)"), (1, "accompaniment SDR (dB)"))):
         pl = win.addPlot(row=0, col=col, title=f"{SONG}: {title} vs true delay")
         pl.setLogMode(x=True, y=False)
@@ -211,12 +213,12 @@ def plot(path: Path, entries, offline) -> None:
         pl.setLabel("bottom", "true delay (ms)")
         pl.getAxis("bottom").setTicks([[(np.log10(v), str(v)) for v in (10, 20, 50, 100, 200, 500, 1000, 2000)]])
         pl.addLegend(offset=(-10, -10))
-        for kind in ("rnn", "stream"):
+        for kind in ("rnn", "stream", "extra"):
             pts = sorted((ms, sc[stem]) for k, ms, sc in entries if k == kind and ms > 0)
             if pts:
-                pl.plot([p[0] for p in pts], [p[1] for p in pts], pen=pg.mkPen(colours[kind], width=2),
-                        symbol="o", symbolBrush=colours[kind],
-                        name="streaming U-Net (ladder)" if kind == "stream" else "recurrent models")
+                pen = None if kind == "extra" else pg.mkPen(colours[kind], width=2)
+                pl.plot([p[0] for p in pts], [p[1] for p in pts], pen=pen, symbol="o" if kind != "extra" else "t",
+                        symbolBrush=colours[kind], symbolPen=colours[kind], name=names[kind])
         for value, name, style in ((offline[0][stem], "offline U-Net (reference)", pg.QtCore.Qt.PenStyle.DashLine),
                                    (offline[1][stem], "offline U-Net, full band", pg.QtCore.Qt.PenStyle.DotLine)):
             line = pl.plot([10, 2000], [value, value], pen=pg.mkPen((60, 60, 60), width=1.5, style=style), name=name)
@@ -269,6 +271,9 @@ def main() -> int:
     head += f" {'load 1t':>8} {'load 2t':>8} {'step 1t ms':>10} {'/ref':>5}" if costs else ""
     lines += ["", head, "-" * len(head)]
     entries = []
+    from rtsep.unet.ladder import points
+
+    ladder = points()
     for key, name, delay_s, _ in systems_:
         v, a = rows[key]
         line = (f"{name:<52} {('%.0f ms' % (1000 * delay_s)) if delay_s else 'offline':>10} {v:7.2f} {v - off[0]:+7.2f} "
@@ -285,7 +290,7 @@ def main() -> int:
             else:
                 line += f" {'':>8} {'':>8} {'':>10} {'':>5}"
         lines.append(line)
-        kind = "stream" if p is not None else ("rnn" if key.startswith("rnn") else "offline")
+        kind = ("stream" if p in ladder else "extra") if p is not None else ("rnn" if key.startswith("rnn") else "offline")
         entries.append((kind, 1000 * delay_s, (v, a)))
     lines.append(f"\n# {time.time() - t_start:.0f} s in all")
     text = "\n".join(lines) + "\n"

@@ -93,7 +93,7 @@ def _point(w: int, lk: int, s: int, allowance: int, vocals: float, accompaniment
 _POINTS = (
     _point(128, 0, 2, 1496, 4.82, 11.94),
     _point(128, 1, 2, 2 * HOP, 5.06, 12.21),
-    _point(128, 1, 3, 3 * HOP, 5.18, 12.37),
+    _point(128, 1, 3, 3 * HOP, 5.16, 12.37),
     _point(128, 2, 3, 3 * HOP, 5.42, 12.54),
     _point(128, 4, 4, 4 * HOP, 5.76, 12.69),
     _point(128, 16, 8, 8 * HOP, 5.99, 13.09),

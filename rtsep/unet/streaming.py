@@ -4,9 +4,10 @@ The scheme (issue 23): STFT frames as the offline separator's (4096 points, hop 
 ``n_fft`` zeros before the signal). Every ``S`` new frames (a *step*), the network (free time axis,
 :mod:`rtsep.unet.dynamic`) sees a window of ``W`` frames: the ``W - P`` newest real frames and
 ``P`` frames standing in for the unknown future (``future = "mirror"``: the newest frames
-reflected; ``"edge"``: P = 0, the window ends at the newest frame). Its ratio masks of the ``S``
-frames that lie ``L`` frames before the newest are applied to those frames' STFT, which are
-inverted and overlap-added. After a step at frame K the signal is complete up to
+reflected; ``"edge"``: P = 0, the window ends at the newest frame). Its masks of the ``S`` frames
+that lie ``L`` frames before the newest (``mask = "ratio"``: Spleeter's, from both U-Nets;
+``"vocal"``: the vocal U-Net's own sigmoid, the accompaniment U-Net not run) are applied to those
+frames' STFT, which are inverted and overlap-added. After a step at frame K the signal is complete up to
 ``(K - L - 3) * hop``; output advances ``S`` hops per step, so the delay is
 ``(4 + L + S - 1) * hop - 1`` samples at 44.1 kHz (``latency_samples``).
 

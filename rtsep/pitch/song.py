@@ -25,7 +25,8 @@ means 0.1-0.3 and gates of 15-30 dB); on MIR-1K's labels they are no better than
 Bounded memory: pYIN's matrices grow with the frames of a call (one call at 44.1 kHz: +354 MiB for
 30 s, +535 MiB for 60 s, so about 2 GB for a 5-minute song), so it runs on pieces of ``PIECE_S``
 with ``CONTEXT_S`` of audio on either side that is analysed and dropped (the HMM sees past and
-future across each cut; the frames equal one call's): about +330 MiB at any length.
+future across each cut; the frames equal one call's): +320 MiB for 40 s, +408 MiB for a 5-minute
+song (its mono copies grow with it), 61 s for that song on one core (``benchmarks/melody.py``).
 """
 
 from __future__ import annotations

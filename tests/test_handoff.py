@@ -2,7 +2,6 @@
 and the callback side together allocate nothing (no JACK needed)."""
 
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -10,6 +9,7 @@ from rtsep import Separator
 from rtsep.host.handoff import WorkerHandoff
 from rtsep.host.stats import StreamStats
 from rtsep.plugins.drywet import DryWet
+from allocation import peak_allocated_bytes
 
 B = 512
 SR = 48000
@@ -30,12 +30,7 @@ def test_worker_thread_streams_without_allocating(placeholder_model):
 
         run(50)
         done = stats.worker_blocks
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        run(300)
-        peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        peak = peak_allocated_bytes(lambda: run(300), 1)
     finally:
         h.stop()
     assert h.error is None, h.error

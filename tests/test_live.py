@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from jack_server import (jack_server, free_registry_slot, rtsep_error_lines, run
                          xrun_problems)
 
 from pathlib import Path
+from allocation import peak_allocated_bytes
 
 PLACEHOLDER = str(Path(__file__).resolve().parents[1] / "models" / "placeholder.onnx")
 
@@ -288,13 +288,7 @@ def test_callback_does_not_allocate_buffers(jack_server):
         outdata = np.zeros((512, 2), np.float32)
         for _ in range(20):  # warm caches
             host._callback_duplex(indata, outdata, 512, None, Flags())
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        for _ in range(300):
-            host._callback_duplex(indata, outdata, 512, None, Flags())
-        peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
+        peak = peak_allocated_bytes(lambda: host._callback_duplex(indata, outdata, 512, None, Flags()), 300)
         if worker:
             host.engine.worker.stop()
         assert host.error is None, host.error

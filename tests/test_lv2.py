@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -28,6 +27,7 @@ if lv2_lilv.world().plugin(GVERB) is None:
 needs_lv2file = pytest.mark.skipif(shutil.which("lv2file") is None, reason="lv2file is not installed (apt install lv2file)")
 
 from rtsep.plugins.lv2 import Lv2Plugin  # noqa: E402  (after the skips: lilv is present)
+from allocation import peak_allocated_bytes
 
 
 def snr_db(ref: np.ndarray, test: np.ndarray) -> float:
@@ -154,13 +154,7 @@ def test_processing_allocates_no_arrays(noise):
     buf = np.zeros_like(block)
     for _ in range(5):
         p.process(block, out=buf)
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    for _ in range(200):
-        p.process(block, out=buf)
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
+    peak = peak_allocated_bytes(lambda: p.process(block, out=buf), 200)
     assert peak < 1024, f"{peak} bytes allocated while streaming (one 512x2 block is 4 kB)"
 
 

@@ -8,10 +8,10 @@ that the next call overwrote would show.
 
 from __future__ import annotations
 
-import tracemalloc
 
 import numpy as np
 import pytest
+from allocation import peak_allocated_bytes
 
 SR = 16000
 N = 6000          # frames of the test signal; every processor takes it in one block
@@ -138,13 +138,7 @@ def test_out_fills_the_buffer_and_allocates_nothing(kind, placeholder_model, tmp
     blk = x[:block]
     for _ in range(10):
         p.process(blk, out=buf)
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    for _ in range(200):
-        p.process(blk, out=buf)
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
+    peak = peak_allocated_bytes(lambda: p.process(blk, out=buf), 200)
     assert peak < 1024, f"{kind}: {peak} bytes allocated while streaming (one 257x2 block is 2 kB)"
 
 

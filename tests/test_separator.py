@@ -1,6 +1,5 @@
 """The separator plugin: modes, rates, channels, streaming == offline, no allocation."""
 
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ from rtsep import Separator
 from rtsep.errors import ModelError
 from rtsep.filemode import separate_array
 from rtsep.model.onnx_model import MaskModel
+from allocation import peak_allocated_bytes
 
 
 def test_model_frame_by_frame_equals_sequence(placeholder_model, rng):
@@ -106,14 +106,8 @@ def streams_without_allocating(path, rng, block):
     buf = np.zeros_like(x)
     for _ in range(20):
         assert sep.process(x, out=buf) is buf
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    for _ in range(300):
-        sep.process(x, out=buf)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert peak - base < 1024, f"{peak - base} bytes allocated while streaming"  # one 128x2 block is 1 kB
+    peak = peak_allocated_bytes(lambda: sep.process(x, out=buf), 300)
+    assert peak < 1024, f"{peak} bytes allocated while streaming"  # one 128x2 block is 1 kB
     return sep
 
 

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from rtsep.errors import RtsepError
 from rtsep.latency_budget import choose, parse_budget, separator_for_latency
 from rtsep.unet.ladder import points
 from rtsep.unet.live import LiveUNet
+from allocation import peak_allocated_bytes
 
 ODD_BLOCKS = (37, 128, 1000, 1, 511, 4096, 64)
 
@@ -212,13 +212,7 @@ def test_audio_path_allocates_nothing(s4):
     for _ in range(20):
         sep.process(x, out=out)
     sep.mode = "mix"  # a ramped change on the way
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    for _ in range(300):
-        sep.process(x, out=out)
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
+    peak = peak_allocated_bytes(lambda: sep.process(x, out=out), 300)
     sep.close()
     assert peak < 1024, f"{peak} bytes allocated in 300 blocks"
 

@@ -73,6 +73,17 @@ def stem_weights(mode: str, vocals_db: float, accompaniment_db: float) -> tuple[
     raise ValueError(f"mode must be one of {HOST_MODES}, got {mode!r}")
 
 
+def _stored_control(name: str) -> property:
+    """A :class:`StemControls` value: read from ``_<name>``, written through ``set(name=...)``."""
+    return property(lambda self: getattr(self, "_" + name), lambda self, value: self.set(**{name: value}))
+
+
+def _delegated_control(name: str) -> property:
+    """A control of ``self.controls``, read and written there."""
+    return property(lambda self: getattr(self.controls, name),
+                    lambda self, value: setattr(self.controls, name, value))
+
+
 class StemControls:
     """``mode`` / ``vocals_db`` / ``accompaniment_db``, validated, and the weights they give.
 
@@ -103,29 +114,10 @@ class StemControls:
         if mode not in self.modes:
             raise ValueError(f"mode must be one of {self.modes}, got {mode!r}")
 
-    @property
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self.set(mode=value)
-
-    @property
-    def vocals_db(self) -> float:
-        return self._vocals_db
-
-    @vocals_db.setter
-    def vocals_db(self, value: float) -> None:
-        self.set(vocals_db=value)
-
-    @property
-    def accompaniment_db(self) -> float:
-        return self._accompaniment_db
-
-    @accompaniment_db.setter
-    def accompaniment_db(self, value: float) -> None:
-        self.set(accompaniment_db=value)
+    # each reads its stored value; a write goes through set() (validated, one publish)
+    mode = _stored_control("mode")
+    vocals_db = _stored_control("vocals_db")
+    accompaniment_db = _stored_control("accompaniment_db")
 
     def set(self, mode: str | None = None, vocals_db: float | None = None,
             accompaniment_db: float | None = None) -> None:
@@ -169,29 +161,9 @@ class StemControlled:
 
     controls: StemControls
 
-    @property
-    def mode(self) -> str:
-        return self.controls.mode
-
-    @mode.setter
-    def mode(self, value: str) -> None:
-        self.controls.mode = value
-
-    @property
-    def vocals_db(self) -> float:
-        return self.controls.vocals_db
-
-    @vocals_db.setter
-    def vocals_db(self, value: float) -> None:
-        self.controls.vocals_db = value
-
-    @property
-    def accompaniment_db(self) -> float:
-        return self.controls.accompaniment_db
-
-    @accompaniment_db.setter
-    def accompaniment_db(self, value: float) -> None:
-        self.controls.accompaniment_db = value
+    mode = _delegated_control("mode")
+    vocals_db = _delegated_control("vocals_db")
+    accompaniment_db = _delegated_control("accompaniment_db")
 
 
 class StemRamp:

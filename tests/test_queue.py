@@ -78,6 +78,21 @@ def test_next_index_skips_failed_and_skipped_songs_and_wraps_when_looping(tmp_pa
     assert q.next_index(0) == 2 and q.songs[2].state == "queued"
 
 
+@pytest.mark.parametrize("command", ["live", "gui"])
+def test_the_loop_flag_makes_the_queue_wrap_and_needs_a_source(tmp_path, command):
+    from rtsep.cli import build_parser
+    from rtsep.commands.live import song_source
+
+    p = _songs(tmp_path, {"1.wav": (0.2, 440), "2.wav": (0.2, 330)})
+    parse = build_parser().parse_args
+    looping = song_source(parse([command, "--source", str(p["1.wav"]), str(p["2.wav"]), "--loop"]))
+    once = song_source(parse([command, "--source", str(p["1.wav"]), str(p["2.wav"])]))
+    assert looping.loop and looping.next_index(1) == 0
+    assert not once.loop and once.next_index(1) is None
+    with pytest.raises(RtsepError, match="--loop need --source"):
+        song_source(parse([command, "--loop"]))
+
+
 # --- the producer: songs one after the other ---------------------------------------------------
 
 def test_songs_follow_each_other_without_a_gap_and_a_bad_one_is_skipped(tmp_path):

@@ -19,6 +19,9 @@ def add_parser(sub):
     p.add_argument("--source", nargs="+", action=_Sources, metavar="SONG",
                    help="play this audio file as the input (karaoke from a song); several files, a folder or "
                         "an M3U playlist make a queue, played one after the other without a gap")
+    p.add_argument("--loop", action="store_true",
+                   help="play the --source round and round: a song from its start again, a queue from its "
+                        "first song again after the last")
     p.add_argument("--key", type=float, default=0.0, metavar="N",
                    help="move the song's key by N semitones, -6..+6 (the pitch guide and the score follow)")
     p.add_argument("--tempo", type=float, default=1.0, metavar="R",
@@ -79,8 +82,8 @@ def song_source(args, *, always_queue: bool = False):
     key, tempo = check_key(getattr(args, "key", 0.0)), check_tempo(getattr(args, "tempo", 1.0))
     src = args.source
     if src is None:
-        if key or tempo != 1.0:
-            raise RtsepError("--key and --tempo need --source SONG")
+        if key or tempo != 1.0 or getattr(args, "loop", False):
+            raise RtsepError("--key, --tempo and --loop need --source SONG")
         return None
     items = [src] if isinstance(src, str) else list(src)
     from pathlib import Path
@@ -137,6 +140,8 @@ def run(args) -> int:
                     model=args.model, operating_point=args.latency, worker=not args.inline,
                     method=args.method, switchable=args.switchable, precision=args.precision,
                     **mic_options(args))
+    if args.loop:  # a single song played from a path (a queue already loops)
+        host.source.loop = True
     log = sys.stderr if args.json else sys.stdout
     for note in host.notes:
         print(f"rtsep: note: {note}", file=log)

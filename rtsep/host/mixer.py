@@ -14,13 +14,13 @@ import numpy as np
 from numba import njit
 
 from ..plugins.stems import HOST_MODES as MODES
-from ..plugins.stems import StemControls
+from ..plugins.stems import VOCAL_SHARE_SCALE, StemControls
 
 
 @njit(nogil=True, cache=True)
 def vocal_activity(v, a, n):
-    """Per-block vocal activity 0..1 from the stems: 5 x the vocals' share of the energy,
-    capped at 1 (the separator's ``VOCAL_SHARE_SCALE``: 10 % of the energy is singing)."""
+    """Per-block vocal activity 0..1 from the stems: ``VOCAL_SHARE_SCALE`` x the vocals' share of
+    the energy, capped at 1."""
     ev = 0.0
     ea = 0.0
     for i in range(n):
@@ -29,7 +29,7 @@ def vocal_activity(v, a, n):
             ea += a[i, c] * a[i, c]
     if ev + ea <= 1e-12:
         return 0.0
-    return min(1.0, 5.0 * ev / (ev + ea))
+    return min(1.0, VOCAL_SHARE_SCALE * ev / (ev + ea))
 
 
 class StemMixer:

@@ -17,15 +17,14 @@ from ..model.onnx_model import MaskModel
 from ..model.registry import resolve_model
 from ..errors import ModelError
 from .base import Plugin, deliver
-from .stems import MODES, StemControlled, StemControls  # noqa: F401  (MODES: for importers)
+from .stems import MODES, VOCAL_SHARE_SCALE, StemControlled, StemControls  # noqa: F401  (MODES: importers)
 
-# Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE * share of the frame's energy the
-# mask gives the vocals). The head alone fires on sustained instruments; the energy share
+# Vocal activity = min(model's vad head, VOCAL_SHARE_SCALE (plugins.stems) * share of the frame's
+# energy the mask gives the vocals). The head alone fires on sustained instruments; the energy share
 # alone on loud vocal-like accompaniment; both agree on singing. Threshold 0.5 means head
 # >= 0.5 and share >= 10 %: on unseen MIR-1K singers 87 % frame accuracy (head alone at its
 # best threshold 87 %), on the synthetic demo song 93 % (head alone 68 %). It is the default:
 # a model may carry its own, ``activity_threshold``, chosen on its validation clips.
-VOCAL_SHARE_SCALE = 5.0
 VAD_THRESHOLD = 0.5
 # Model frames per block above which the network runs on the whole batch in one call
 # (file mode); below it, one bound, allocation-free call per frame (live blocks).

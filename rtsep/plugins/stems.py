@@ -58,6 +58,9 @@ import numpy as np
 
 MODES = ("karaoke", "vocals", "mix")
 HOST_MODES = MODES + ("bypass",)
+# Vocal activity from stems: this many times the vocals' share of the energy, capped at 1 (10 % of
+# the energy is singing). The recurrent separator, the stem mixer and the streaming U-Net share it.
+VOCAL_SHARE_SCALE = 5.0
 
 
 def stem_weights(mode: str, vocals_db: float, accompaniment_db: float) -> tuple[float, float, float]:

@@ -54,7 +54,7 @@ from ..dsp.delay import DelayLine
 from ..host.realtime import make_realtime
 from ..host.ring import FrameRing
 from ..plugins.base import Plugin
-from ..plugins.stems import StemControlled, StemControls
+from ..plugins.stems import VOCAL_SHARE_SCALE, StemControlled, StemControls
 from .separator import unet_model_path
 
 @dataclass(frozen=True)
@@ -422,7 +422,7 @@ class LiveUNet(StemControlled, Plugin):
                 if st is not None:
                     st.deadline_misses += 1
         ev, ea = self._energy[0], self._energy[1]
-        self.vad_latest = min(1.0, 5.0 * ev / (ev + ea)) if ev + ea > 1e-12 else 0.0
+        self.vad_latest = min(1.0, VOCAL_SHARE_SCALE * ev / (ev + ea)) if ev + ea > 1e-12 else 0.0
         self._out_pos += n
         # Wake the worker last (its Python would contend for the interpreter lock with the rest
         # of this block), and only every ``_wake_every`` samples: fewer, longer pushes.

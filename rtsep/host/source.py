@@ -56,6 +56,9 @@ class FileSource:
                 audio = soxr.resample(audio, rate, sample_rate, quality="HQ")
             except Exception as exc:
                 raise AudioFileError(f"{path}: cannot resample {rate} Hz → {sample_rate} Hz ({exc})") from None
+            if not len(audio):  # a few frames at an absurd rate (a damaged header): nothing to play
+                raise AudioFileError(f"{path}: contains no audio frames at {sample_rate} Hz "
+                                     f"(its header says {rate} Hz)")
         self.audio = np.ascontiguousarray(audio, dtype=np.float32)
         self.path = str(path)
         self.sample_rate = int(sample_rate)

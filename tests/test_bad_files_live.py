@@ -84,8 +84,16 @@ def _skip_line(path, error) -> str:
 
 
 def _drain(producer, ring_dry: bool, limit_s: float) -> np.ndarray:
-    """Read a producer's stem ring as fast as it fills until it has finished: the
-    accompaniment, ``frames x channels``."""
+    """Start a producer and read its stem ring as fast as it fills until it has finished, then
+    stop it: the accompaniment, ``frames x channels``."""
+    producer.start()
+    try:
+        return _read_all(producer, ring_dry, limit_s)
+    finally:
+        producer.stop()
+
+
+def _read_all(producer, ring_dry: bool, limit_s: float) -> np.ndarray:
     ring = producer.ring
     block = 8192
     v, a, d = (np.zeros((block, CHANNELS), np.float32) for _ in range(3))
@@ -141,11 +149,7 @@ def test_every_file_as_one_live_song(bad_files):  # noqa: F811
                             f"finite {np.isfinite(src.audio).all()}")
             continue
         producer = AheadProducer(src.audio, RATE, ToneStems())
-        producer.start()
-        try:
-            played = _drain(producer, False, FILE_LIMIT_S)
-        finally:
-            producer.stop()
+        played = _drain(producer, False, FILE_LIMIT_S)
         if producer.error is not None or not np.array_equal(played, src.audio):
             problems.append(f"{name}: {len(played)} of {len(src.audio)} frames through the ahead producer, "
                             f"error {producer.error!r}")
@@ -165,11 +169,7 @@ def test_every_file_in_one_live_evening(bad_files, verdicts):  # noqa: F811
 
     queue = SongQueue.from_items([str(f.path) for f in bad_files])
     producer = QueueProducer(queue, RATE, CHANNELS, ToneStems())
-    producer.start()
-    try:
-        played = _drain(producer, True, 200.0)
-    finally:
-        producer.stop()
+    played = _drain(producer, True, 200.0)
     assert producer.error is None, producer.error
     lines = queue.notes + queue.messages
     problems, expect = [], []
@@ -208,11 +208,7 @@ def test_a_song_with_no_frame_at_the_stream_rate_is_one_line(tmp_path):
     assert "\n" not in str(e.value)
     queue = SongQueue.from_items([tiny, song, tiny])
     producer = QueueProducer(queue, RATE, CHANNELS, ToneStems())
-    producer.start()
-    try:
-        played = _drain(producer, True, 60.0)
-    finally:
-        producer.stop()
+    played = _drain(producer, True, 60.0)
     assert producer.error is None and np.array_equal(played, _tone(0.5))
     assert [s.state for s in queue.songs] == ["failed", "played", "failed"]
     assert queue.messages == [_skip_line(str(tiny), e.value)] * 2

@@ -4,8 +4,9 @@ Both run as whole processes on the same 44.1 kHz stereo song (default: the proje
 demo song looped to 5 minutes, 16-bit WAV), one after the other in this run: seconds of audio per
 second of wall time (x real time, start-up and file I/O included) and the peak resident memory of
 each process. The reference is ``spleeter separate -p spleeter:2stems`` (spleeter 2.4.2, TensorFlow
-2.12) from the venv ``models/convert_unet.py`` builds (``~/.cache/rtsep/tf-venv``); without it the
-table says "reference not available". Also shown: the network alone in ONNX Runtime (what the
+2.12) from the venv ``models/convert_unet.py`` builds (``~/.cache/rtsep/tf-venv``); spleeter reads
+the song through the ``ffmpeg``/``ffprobe`` programs (e.g. ``apt-get install ffmpeg``). Without either
+the table says "reference not available". Also shown: the network alone in ONNX Runtime (what the
 pipeline costs around it).
 
     python benchmarks/unet_speed.py [--song FILE] [--minutes 5] [--wiener] [--reference-wiener]
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,7 +108,11 @@ def main() -> int:
         fifth = measure(rtsep[:4] + [str(short)] + rtsep[5:])
         if args.wiener:
             rows.append(("rtsep separate --model unet --wiener", measure(rtsep + ["--wiener"])))
-        if VENV_PY.exists() and (SPLEETER_MODELS / "2stems" / ".probe").exists():
+        no_ffmpeg = [p for p in ("ffmpeg", "ffprobe") if shutil.which(p) is None]
+        if no_ffmpeg:
+            print(f"reference not available: spleeter needs {' and '.join(no_ffmpeg)} on the PATH "
+                  "(apt-get install ffmpeg)")
+        elif VENV_PY.exists() and (SPLEETER_MODELS / "2stems" / ".probe").exists():
             ref = [str(VENV_PY.parent / "spleeter"), "separate", "-p", "spleeter:2stems", "-o", str(tmp / "ref"),
                    str(song)]
             env = {"MODEL_PATH": str(SPLEETER_MODELS), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}

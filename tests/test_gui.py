@@ -646,6 +646,7 @@ def test_window_with_karaoke_mic_pitch_lane_and_voice_chain(jack_server, tmp_pat
     assert panel.meter.hold_db > -40, panel.meter.hold_db  # the mic meter saw the voice
     assert "256 samples" in panel.info.text()  # one block, the gain adds none
     assert lane.score_label.text() != "score –", lane.score_label.text()
+    assert len(win.view._hist) == 0  # the stem tap keeps no dry input (it grew 192 kB/s, without end)
     s = panel.controls.slider("gain_db")
     s.slider.setValue(s.slider.minimum())
     assert host.voice_chain[0].gain_db == -40.0

@@ -141,6 +141,8 @@ class StreamStats:
             "callback_pct_p99": q(99),
             "callback_pct_p999": q(99.9),
             "callback_pct_max": round(float(pct.max()), 2) if len(pct) else None,
+            # periods that callbacks past their period overran (each can cost the server a cycle)
+            "overrun_periods": int(np.floor(pct[pct >= 100.0] / 100.0).sum()) if len(pct) else 0,
             "worker_blocks": int(self.worker_blocks),
             "worker_pct_p50": wq(50),
             "worker_pct_p99": wq(99),

@@ -8,14 +8,20 @@ the live source path three ways:
   ``QueueProducer``, its ring read to the end). Each file ends in the decoder's audio at the
   stream rate, whole and finite, or in one one-line ``RtsepError`` (the decoder's, or "no audio
   frames at 48000 Hz"); in the queue a refused song is one line, the same line, and the evening
-  goes on. The stems there are a stand-in that passes the song through
-  (the separator is not what these files break; it runs in the two CLI tests);
-* ``rtsep live --source <all 500>`` on a private JACK server: every file the queue refuses is
-  one ``rtsep: note: skipped`` line, the files that fail only when decoded come first, between
-  the first songs, and the evening plays on;
+  goes on, also at another key and tempo (every song through Rubber Band). The stems there are
+  a stand-in that passes the song through (the separator is not what these files break; it
+  runs in the two CLI tests);
+* ``rtsep live --source <all 500> --key 2 --tempo 1.25`` on a private JACK server: every file
+  the queue refuses is one ``rtsep: note: skipped`` line; the files that fail only when decoded
+  and the shortest songs come first, between the first songs, and the evening plays on;
 * ``rtsep live --source FILE`` for a file of every kind, accepted and refused, with the real
   separator, its output ports recorded: exit 0 with finite sound, or exit 2 with one
   ``rtsep: error:`` line, no traceback and nothing on stdout.
+
+Found and fixed with it: a song of 1-3 frames (a truncated file) at another key or tempo
+killed the render thread (pedalboard took its frames for channels), ending the evening; songs
+shorter than a render call were left "queued" in the summary after they had played; a song
+with no frame left at the stream rate (an absurd rate in a damaged header) played as nothing.
 """
 
 from __future__ import annotations
@@ -191,6 +197,38 @@ def test_every_file_in_one_live_evening(bad_files, verdicts):  # noqa: F811
     assert played.shape == expect.shape and np.array_equal(played, expect)
 
 
+@pytest.mark.timeout(240)
+def test_bad_files_in_an_evening_at_another_key_and_tempo(bad_files, verdicts):  # noqa: F811
+    """``live --source ... --key 2 --tempo 0.8``: every song through Rubber Band. The refused
+    files, the 30 shortest songs (a truncated file may keep 1 frame: Rubber Band took 1-3
+    frames for channels and the render thread died, ending the evening) and a song of every
+    kind; each plays, about 1.25x as long, finite, or is one line."""
+    from rtsep.host.evening import QueueProducer
+    from rtsep.host.queue import SongQueue
+
+    tempo = 0.8
+    played_ok = sorted((f for f in bad_files if not isinstance(verdicts[f.path], RtsepError)),
+                       key=lambda f: verdicts[f.path])
+    some = set(played_ok[:30]) | {f for f in _sample(bad_files, verdicts)}
+    files = [f for f in bad_files if f in some or isinstance(verdicts[f.path], RtsepError)]
+    queue = SongQueue.from_items([str(f.path) for f in files], key=2.0, tempo=tempo)
+    producer = QueueProducer(queue, RATE, CHANNELS, ToneStems())
+    played = _drain(producer, True, 200.0)
+    assert producer.error is None, producer.error
+    lines = queue.notes + queue.messages
+    problems = []
+    for f, song in zip(files, queue.songs, strict=True):
+        got = verdicts[f.path]
+        mine = [ln for ln in lines if f.path.name in ln]
+        want = ("failed", [_skip_line(f.path, got)]) if isinstance(got, RtsepError) else ("played", [])
+        if (song.state, mine) != want:
+            problems.append(f"{f.path.name}: {song.state}, lines {mine}; the single song: {got!r}"[:300])
+    assert not problems, "\n".join(problems[:20])
+    songs = sum(v for v in (verdicts[f.path] for f in files) if not isinstance(v, RtsepError))
+    assert np.isfinite(played).all()
+    assert abs(len(played) - songs / tempo) < 0.01 * songs / tempo, (len(played), songs / tempo)
+
+
 def test_a_song_with_no_frame_at_the_stream_rate_is_one_line(tmp_path):
     """A header whose rate is absurdly high (a flipped bit makes 800 MHz of it) leaves a few
     frames nothing at 48 kHz: refused like an empty file, not played as nothing (the queue
@@ -258,19 +296,23 @@ def _rtsep(args, server, timeout_s: float, record_s: float = 0.0):
 
 @pytest.mark.timeout(240)
 def test_cli_live_evening_of_500_bad_files(jack_server, bad_files, verdicts):  # noqa: F811
-    """``rtsep live --source <500 files>``: one note per refused file, no traceback, and the
-    evening plays on. The files that fail only when decoded come first, between the first
-    songs, so the producer meets each of them while the evening plays."""
+    """``rtsep live --source <500 files> --key 2 --tempo 1.25``: one note per refused file, no
+    traceback, and the evening plays on. The files that fail only when decoded come first,
+    between the first songs, so the producer meets each of them while the evening plays, and
+    so do the three shortest songs (a few frames each)."""
+    tempo = 1.25
     late = [f for f in bad_files if isinstance(verdicts[f.path], RtsepError) and _opens(f.path)]
-    good = sorted((f for f in bad_files if f.kind in MUST_WORK and not isinstance(verdicts[f.path], RtsepError)),
-                  key=lambda f: verdicts[f.path])[:3]  # the shortest songs
+    shortest = sorted((f for f in bad_files if not isinstance(verdicts[f.path], RtsepError)),
+                      key=lambda f: verdicts[f.path])
+    good = [f for f in shortest if f.kind in MUST_WORK][:3]
+    tiny = shortest[:3]
     assert len(late) >= 10 and len(good) == 3
     half = len(late) // 2
-    order = late[:3] + good[:1] + late[3:half] + good[1:2] + late[half:] + good[2:]
+    order = late[:3] + good[:1] + tiny + late[3:half] + good[1:2] + late[half:] + good[2:]
     order += [f for f in bad_files if f not in order]
-    seconds = sum(verdicts[f.path] for f in good[:2]) / RATE
-    proc, _ = _rtsep(["live", "--source", *(str(f.path) for f in order), "--duration", f"{seconds + 1.5:.1f}",
-                      "--json"], jack_server, 180)
+    seconds = sum(verdicts[f.path] for f in good[:2]) / RATE / tempo
+    proc, _ = _rtsep(["live", "--source", *(str(f.path) for f in order), "--key", "2", "--tempo", str(tempo),
+                      "--duration", f"{seconds + 1.5:.1f}", "--json"], jack_server, 180)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = s["songs"]
@@ -290,8 +332,9 @@ def test_cli_live_evening_of_500_bad_files(jack_server, bad_files, verdicts):  #
     assert not problems, "\n".join(problems[:20])
     states = {f.path: r["state"] for f, r in zip(order, rows)}
     assert all(states[f.path] == "failed" for f in late), [states[f.path] for f in late]
-    assert states[good[0].path] == "played" and states[good[1].path] in ("played", "playing"), \
-        [states[f.path] for f in good]
+    # the shortest ones went by between two looks at the playhead: still played, not "queued"
+    assert [states[f.path] for f in good[:1] + tiny] == ["played"] * 4, [states[f.path] for f in good + tiny]
+    assert states[good[1].path] in ("played", "playing"), states[good[1].path]
     assert s["callbacks"] > 0 and s["stopped"] == "duration"
 
 
@@ -307,13 +350,17 @@ def _sample(bad_files, verdicts):  # noqa: F811
 @pytest.mark.timeout(300)
 def test_cli_live_one_bad_file_of_every_kind(jack_server, bad_files, verdicts):  # noqa: F811
     """``rtsep live --source FILE`` with the real separator: exit 0 and finite sound out, or
-    exit 2 and one ``rtsep: error:`` line naming the file, no traceback, nothing on stdout."""
+    exit 2 and one ``rtsep: error:`` line naming the file, no traceback, nothing on stdout. And
+    the shortest song (a frame) at ``--key 2``: a queue of one through Rubber Band (it was
+    "separating the song failed: could not broadcast input array ...")."""
     sample = _sample(bad_files, verdicts)
     assert {f.kind for f in sample} == set(KINDS)
+    shortest = min((f for f in bad_files if not isinstance(verdicts[f.path], RtsepError)),
+                   key=lambda f: verdicts[f.path])
     problems = []
-    for f in sample:
+    for f, more in [(f, []) for f in sample] + [(shortest, ["--key", "2"])]:
         got = verdicts[f.path]
-        proc, y = _rtsep(["live", "--source", str(f.path), "--duration", "1.5", "--json"], jack_server,
+        proc, y = _rtsep(["live", "--source", str(f.path), *more, "--duration", "1.5", "--json"], jack_server,
                          CLI_FILE_LIMIT_S, record_s=4.0)
         lines = rtsep_error_lines(proc.stderr)
         if "Traceback" in proc.stderr:
@@ -327,7 +374,8 @@ def test_cli_live_one_bad_file_of_every_kind(jack_server, bad_files, verdicts): 
             s = json.loads(proc.stdout.strip().splitlines()[-1])
             if s["callbacks"] <= 0 or s["stopped"] not in ("duration", "source-ended"):
                 problems.append(f"{f.path.name}: {s['callbacks']} callbacks, stopped {s['stopped']}")
-            if y is None or not len(y) or not np.isfinite(y).all() or not np.abs(y).max() > 0:
+            audible = got >= RATE // 10  # a song of a few frames may be silence at another key
+            if y is None or not len(y) or not np.isfinite(y).all() or audible and not np.abs(y).max() > 0:
                 problems.append(f"{f.path.name}: output recorded "
                                 f"{None if y is None else (len(y), np.isfinite(y).all(), np.abs(y).max())}")
     assert not problems, "\n".join(problems)

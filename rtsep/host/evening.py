@@ -363,6 +363,16 @@ class QueueProducer:
         self.last_change = {"out_frame": at, "requested_at": ring.read_count, "t": time.monotonic()}
         return s
 
+    def _went_past(self, j: int) -> None:
+        """The playhead is in song ``j``: the song it was in, and any between (a song shorter than
+        a render call can go by unseen: a few frames of a damaged file), were played."""
+        q = self.queue
+        i, n = q.current, 0
+        while i is not None and i != j and n < len(q):
+            if q.songs[i].state in ("playing", "queued"):
+                q.songs[i].state = "played"
+            i, n = q.next_index(i), n + 1
+
     def _bookkeeping(self) -> None:
         """The song at the playhead: its state, time played, separation lead and score; songs
         no longer wanted are let go (memory, melody processes)."""
@@ -372,14 +382,13 @@ class QueueProducer:
             return
         j, frame, _tempo, _key = hit
         if self.finished and self.ring.read_count >= self.ring.write_count:
-            if q.songs[j].state == "playing":
+            self._went_past(j)
+            if q.songs[j].state in ("playing", "queued"):
                 q.songs[j].state = "played"
             return
         song = q.songs[j]
         if q.current != j:
-            old = q.songs[q.current] if q.current is not None else None
-            if old is not None and old.state == "playing":
-                old.state = "played"
+            self._went_past(j)
             q.current = j
             song.state = "playing"
         elif song.state in ("queued", "skipped"):

@@ -88,6 +88,8 @@ def stretch(x: np.ndarray, sample_rate: int, tempo: float, key: float) -> np.nda
     """``frames x channels`` float32 → about ``frames / tempo`` frames, pitch moved ``key`` semitones."""
     import pedalboard
 
+    if len(x) <= x.shape[1]:  # pedalboard would take frames for channels (a song of a few frames: a
+        return np.zeros((0, x.shape[1]), np.float32)  # damaged file); Rubber Band gives nothing this short
     y = pedalboard.time_stretch(np.ascontiguousarray(x.T, dtype=np.float32), float(sample_rate),
                                 stretch_factor=float(tempo), pitch_shift_in_semitones=float(key),
                                 high_quality=HIGH_QUALITY, preserve_formants=PRESERVE_FORMANTS,

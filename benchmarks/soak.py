@@ -38,6 +38,7 @@ import argparse
 import faulthandler
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -366,6 +367,7 @@ def main(argv=None) -> int:
         ap.error("--minutes must be > 0, --song-seconds >= 2 and --runs a list of evening, bypassed")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from rtsep.host.jack import have_jackd
+    from rtsep.host.realtime import one_line
 
     if not have_jackd():
         print("rtsep: error: jackd is not installed (apt-get install jackd2): nothing to measure", file=sys.stderr)
@@ -379,14 +381,17 @@ def main(argv=None) -> int:
     if note:
         print(f"soak: {note}", file=sys.stderr)
     rows = []
-    for name in runs:
-        print(f"soak: {name} run, {args.minutes:g} min", file=sys.stderr, flush=True)
-        try:
-            rows.append(run_one(name, args, songs, voice, chain, cleanup))
-        except Exception as exc:  # noqa: BLE001 - the other run still runs; the table says so
-            notes.append(f"{name} run FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-            print(f"soak: {notes[-1]}", file=sys.stderr, flush=True)
-        time.sleep(1.0)
+    try:
+        for name in runs:
+            print(f"soak: {name} run, {args.minutes:g} min", file=sys.stderr, flush=True)
+            try:
+                rows.append(run_one(name, args, songs, voice, chain, cleanup))
+            except Exception as exc:  # noqa: BLE001 - the other run still runs; the table says so
+                notes.append(f"{name} run FAILED: {type(exc).__name__}: {one_line(exc)}")
+                print(f"soak: {notes[-1]}", file=sys.stderr, flush=True)
+            time.sleep(1.0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     text = table(rows, args, notes)
     print(text)
     if args.out:

@@ -89,7 +89,7 @@ def test_the_loop_flag_makes_the_queue_wrap_and_needs_a_source(tmp_path, command
     once = song_source(parse([command, "--source", str(p["1.wav"]), str(p["2.wav"])]))
     assert looping.loop and looping.next_index(1) == 0
     assert not once.loop and once.next_index(1) is None
-    with pytest.raises(RtsepError, match="--loop need --source"):
+    with pytest.raises(RtsepError, match="--loop needs --source"):
         song_source(parse([command, "--loop"]))
 
 

@@ -82,8 +82,10 @@ def song_source(args, *, always_queue: bool = False):
     key, tempo = check_key(getattr(args, "key", 0.0)), check_tempo(getattr(args, "tempo", 1.0))
     src = args.source
     if src is None:
-        if key or tempo != 1.0 or getattr(args, "loop", False):
-            raise RtsepError("--key, --tempo and --loop need --source SONG")
+        if key or tempo != 1.0:
+            raise RtsepError("--key and --tempo need --source SONG")
+        if getattr(args, "loop", False):
+            raise RtsepError("--loop needs --source SONG")
         return None
     items = [src] if isinstance(src, str) else list(src)
     from pathlib import Path

@@ -21,7 +21,8 @@ the live source path three ways:
 Found and fixed with it: a song of 1-3 frames (a truncated file) at another key or tempo
 killed the render thread (pedalboard took its frames for channels), ending the evening; songs
 shorter than a render call were left "queued" in the summary after they had played; a song
-with no frame left at the stream rate (an absurd rate in a damaged header) played as nothing.
+with no frame left at the stream rate (an absurd rate in a damaged header) played as nothing;
+an evening none of whose songs decoded played nothing and exited 0.
 """
 
 from __future__ import annotations
@@ -336,6 +337,22 @@ def test_cli_live_evening_of_500_bad_files(jack_server, bad_files, verdicts):  #
     assert [states[f.path] for f in good[:1] + tiny] == ["played"] * 4, [states[f.path] for f in good + tiny]
     assert states[good[1].path] in ("played", "playing"), states[good[1].path]
     assert s["callbacks"] > 0 and s["stopped"] == "duration"
+
+
+@pytest.mark.timeout(120)
+def test_cli_live_evening_with_no_song_that_decodes_is_one_error_line(jack_server, bad_files, verdicts):  # noqa: F811
+    """Songs whose headers open but that all fail to decode (a queue, or one song at a key): one
+    ``rtsep: error:`` line naming each and exit 2, as one such song alone gets (it played nothing
+    and exited 0)."""
+    late = [f for f in bad_files if isinstance(verdicts[f.path], RtsepError) and _opens(f.path)][:2]
+    refused = next(f for f in bad_files if not _opens(f.path))
+    for files, more in [(late + [refused], []), (late[:1], ["--key", "1"])]:
+        proc, _ = _rtsep(["live", "--source", *(str(f.path) for f in files), *more, "--duration", "5", "--json"],
+                         jack_server, 60)
+        lines = rtsep_error_lines(proc.stderr)
+        assert proc.returncode == 2 and not proc.stdout and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert len(lines) == 1 and lines[0].startswith("rtsep: error: --source: no playable song ("), lines
+        assert all(lines[0].count(_skip_line(f.path, verdicts[f.path])) == 1 for f in files), lines
 
 
 def _sample(bad_files, verdicts):  # noqa: F811

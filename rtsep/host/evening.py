@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import RtsepError
 from .ahead import CHUNK_FRAMES, PRODUCER_NICE, AheadEngine, StemRing, default_stems, wait_for_stems
 from .keytempo import CHUNK_S, FIRST_CHUNK_S, ChunkRenderer
 from .queue import QueueSource, SongQueue
@@ -422,7 +423,12 @@ class QueueEngine(AheadEngine):
         p.start()
         self.min_lead = self.first_lead = -1
         self.warm_up(None)
-        return p.wait_ready(max(prefill_s, PREFILL_S))
+        speed = p.wait_ready(max(prefill_s, PREFILL_S))
+        q = p.queue
+        if p.finished and not any(s.playable for s in q.songs):  # every song failed to decode
+            p.stop()
+            raise RtsepError(f"--source: no playable song ({'; '.join(q.notes + q.messages)})")
+        return speed
 
 
 def build_queue_engine(src: QueueSource, host, with_karaoke: bool, ahead_seconds: float, stems):

@@ -313,7 +313,7 @@ def test_cli_live_evening_of_500_bad_files(jack_server, bad_files, verdicts):  #
     order += [f for f in bad_files if f not in order]
     seconds = sum(verdicts[f.path] for f in good[:2]) / RATE / tempo
     proc, _ = _rtsep(["live", "--source", *(str(f.path) for f in order), "--key", "2", "--tempo", str(tempo),
-                      "--duration", f"{seconds + 1.5:.1f}", "--json"], jack_server, 180)
+                      "--duration", f"{seconds + 4:.1f}", "--json"], jack_server, 180)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     rows = s["songs"]

@@ -91,6 +91,10 @@ def _session(path: str | bytes, threads: int):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # A multi-threaded session here runs beside live audio (the U-Net ahead of the playhead):
+    # its pool threads must sleep between operators, not spin (spinning burned 2.5x the
+    # network's CPU in the streaming U-Net). File mode's pipelined U-Net uses one thread each.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0" if threads > 1 else "1")
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 

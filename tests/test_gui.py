@@ -117,6 +117,10 @@ def test_window_streams_draws_measures_and_closes_cleanly(jack_server, demo_wav,
     assert win.fps > 10 and win.paint_counter.count > 20, (win.fps, win.paint_counter.count)
     assert win.summary()["fps_mean"] > 10
     assert win.karaoke.isHidden()  # no microphone: no karaoke room
+    # The test server is not real-time (jackd --no-realtime): a real-time GUI thread would
+    # outrank it, so the window stays at normal priority.
+    assert host.rt_status["callback"].startswith("SCHED_FIFO") or "normal" in host.rt_status["callback"]
+    assert win.gui_sched == "normal (audio server not real-time)", (win.gui_sched, host.rt_status)
 
     # The vocal strip is the per-column mean of the vad values the window received.
     centres, mean = win.view.vad_strip()
@@ -304,6 +308,15 @@ def _callbacks(stats, loads, flagged=()):
         if i in flagged:
             stats.flags(0x4 | 0x2)
         stats.record(load * stats.period_s, stats.blocksize)
+
+
+def test_gui_priority_follows_the_audio_servers():
+    from rtsep.gui.priority import audio_server_realtime
+
+    assert audio_server_realtime("not started") is None
+    assert audio_server_realtime("already real-time (priority 70)") is True
+    assert audio_server_realtime("SCHED_FIFO 60") is False  # rtsep had to raise it: the server is not
+    assert audio_server_realtime("normal priority (PermissionError)") is False
 
 
 def test_readout_tells_server_xruns_from_rtsep_misses():

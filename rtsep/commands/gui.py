@@ -30,9 +30,10 @@ def add_parser(sub):
     p.add_argument("--screenshot", metavar="PNG", help="save a PNG of the window when --duration ends")
     p.add_argument("--fps", type=float, default=60.0, help="display rate to aim at (default 60)")
     p.add_argument("--gui-priority", type=int, default=5, metavar="N",
-                   help="run the GUI thread at SCHED_FIFO N while streaming, below the audio threads, so "
-                        "that it is never preempted while holding the interpreter lock the audio callback "
-                        "needs (default 5; 0 = normal priority; ignored where not permitted)")
+                   help="run the GUI thread at SCHED_FIFO N while streaming from a real-time audio "
+                        "server, below the audio threads, so that it is never preempted while holding the "
+                        "interpreter lock the audio callback needs (default 5; 0 = normal priority; a server "
+                        "that is not real-time, or where not permitted: normal priority)")
     return p
 
 

@@ -32,7 +32,7 @@ from .controls import ControlsPanel
 from .hostspec import HostSpec
 from .karaoke import KaraokeView, has_karaoke
 from .meters import LevelMeter
-from .priority import GUI_RT_PRIORITY, gui_thread_priority, restore_thread_priority
+from .priority import GUI_RT_PRIORITY, audio_server_realtime, gui_thread_priority, restore_thread_priority
 from .qtcompat import protect_none
 from .queue import QueuePanel
 from .readout import ReadoutPanel
@@ -47,8 +47,9 @@ class LiveWindow(QtWidgets.QMainWindow):
     Args:
         spec: how to build the host (rebuilt when the user picks another device).
         host: an already built host for ``spec`` (else it is built here).
-        gui_priority: SCHED_FIFO priority for the GUI thread while it streams (0: leave it
-            alone). See :func:`rtsep.gui.priority.gui_thread_priority`.
+        gui_priority: SCHED_FIFO priority for the GUI thread while it streams from a real-time
+            audio server (0: leave it alone; a server that is not real-time: left alone too). See
+            :func:`rtsep.gui.priority.gui_thread_priority` and ``audio_server_realtime``.
         fps: display rate the timer aims at.
         autostart: start streaming when the window is shown.
 
@@ -65,6 +66,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.gui_priority = int(gui_priority)
         self.gui_sched = "normal"
         self._sched_saved = None
+        self._sched_pending = False  # the GUI's priority is chosen after the first callback
         self.target_fps = float(fps)
         self.host = host if host is not None else spec.build()
         self.errors: list[str] = []
@@ -176,9 +178,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         except Exception as exc:  # noqa: BLE001 - shown, not raised, in a GUI
             self._error(f"cannot start: {exc}")
             return
-        if self._sched_saved is None:
-            self._sched_saved = gui_thread_priority(self.gui_priority)
-            self.gui_sched = f"SCHED_FIFO {self.gui_priority}" if self._sched_saved else "normal"
+        self._sched_pending = self._sched_saved is None and self.gui_priority > 0
         self._cb_seen, self._cb_change_t = host.stats.callbacks, time.monotonic()
         self._fps_t, self._fps_n = time.perf_counter(), 0
         self.controls.set_running(True)
@@ -188,7 +188,7 @@ class LiveWindow(QtWidgets.QMainWindow):
         if self.host is not None:
             self.host.stop()
         restore_thread_priority(self._sched_saved)
-        self._sched_saved, self.gui_sched = None, "normal"
+        self._sched_saved, self._sched_pending, self.gui_sched = None, False, "normal"
         self.controls.set_running(False)
         self._update_readout(force=True)
 
@@ -224,8 +224,22 @@ class LiveWindow(QtWidgets.QMainWindow):
         self.status.setText(f"<span style='color:#ff7060'>{text}</span>")
 
     # ------------------------------------------------------------------ the timer
+    def _apply_gui_priority(self) -> None:
+        """Real-time GUI thread only beside a real-time audio server (see ``audio_server_realtime``)."""
+        rt = audio_server_realtime(str(getattr(self.host, "rt_status", {}).get("callback", "not started")))
+        if rt is None:
+            return
+        self._sched_pending = False
+        if rt:
+            self._sched_saved = gui_thread_priority(self.gui_priority)
+            self.gui_sched = f"SCHED_FIFO {self.gui_priority}" if self._sched_saved else "normal"
+        else:
+            self.gui_sched = "normal (audio server not real-time)"
+
     def _tick(self) -> None:
         t0 = time.perf_counter()
+        if self._sched_pending:
+            self._apply_gui_priority()
         try:
             self._update()
         except Exception as exc:  # noqa: BLE001 - never let the display loop die

@@ -12,11 +12,13 @@ def audio_server_realtime(callback_status: str) -> bool | None:
     real-time priority itself, from the stream's ``rt_status["callback"]``; ``None`` until the
     first callback has run.
 
-    Why it matters: a real-time GUI thread outranks every ordinary thread, and so a server that
-    is not real-time (``jackd --no-realtime``, a desktop's server without rtkit): its cycles
-    then wait for the GUI's painting. In the soak (benchmarks/soak.py, 4 min, 128 frames at
-    48 kHz, non-real-time dummy JACK) the GUI at SCHED_FIFO 5 gave 3998 dropouts against 1607
-    at normal priority.
+    Why it matters: a real-time GUI thread outranks every ordinary thread. Beside a server that
+    is not real-time (``jackd --no-realtime``, a desktop's server without rtkit) the other
+    clients' audio threads are ordinary ones (a player feeding rtsep, the singer's input), and a
+    cycle the server cannot finish because one of them waits for the GUI's painting is an xrun
+    for every client. In the soak (benchmarks/soak.py, 4 min, 128 frames at 48 kHz, a dummy
+    JACK started with ``--no-realtime``, a singer client beside rtsep) the GUI at SCHED_FIFO 5
+    gave 3998 dropouts (6681 bypassed) against 1607 (1499) at normal priority.
     """
     if callback_status.startswith("already real-time"):
         return True

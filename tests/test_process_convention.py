@@ -165,3 +165,15 @@ def test_a_plugin_written_against_process_still_runs_in_a_chain():
 
     x = np.ones((5, 2), np.float32)
     np.testing.assert_array_equal(Chain([Double(), Double()]).process(x), 4 * x)
+
+
+def test_the_allocation_measure_sees_a_new_array_per_block():
+    from rtsep.plugins.gain import Gain
+
+    # The no-allocation tests take the least of three measurements; code that allocates a
+    # block-sized array on every call must still show it (the form without out=).
+    p = Gain(-3.0)
+    blk = np.zeros((257, 2), np.float32)
+    for _ in range(10):
+        p.process(blk)
+    assert peak_allocated_bytes(lambda: p.process(blk), 200) >= 257 * 2 * 4

@@ -15,6 +15,7 @@ allowance. ``--rate 44100`` runs the server at the U-Net's own rate (no resampli
 
     python benchmarks/live.py --seconds 20
     python benchmarks/live.py --seconds 60 --blocksizes 128 --configs passthrough,budget --latency 0.3s --rate 44100
+    python benchmarks/live.py --seconds 60 --blocksizes 128 --configs passthrough,budget --latency 0.3s --rate 44100 --repeats 3
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def main(argv=None):
     ap.add_argument("--latency", metavar="BUDGET", default="0.3s",
                     help="the budget config's latency budget (default 0.3s)")
     ap.add_argument("--rate", type=int, default=RATE, help="the JACK server's rate (default 48000)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="run the configs this many times, alternating (the dummy server's own late cycles "
+                         "vary from minute to minute; totals are compared)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     RATE = args.rate
@@ -101,7 +105,7 @@ def main(argv=None):
     for bs in [int(b) for b in args.blocksizes.split(",")]:
         with JackServer(rate=RATE, period=bs) as srv:
             audio.reinitialize()
-            for cfg in args.configs.split(","):
+            for cfg in [c for _ in range(max(1, args.repeats)) for c in args.configs.split(",")]:
                 before = srv.xrun_counts()
                 r = run_one(cfg, bs, args.seconds, args.model, x, args.precision, args.latency)
                 # the server's own late cycles (driver) and clients not finished in a cycle
@@ -127,6 +131,21 @@ def main(argv=None):
               f"{1000 * r['latency_samples'] / RATE:>6.1f}ms")
     print("server xruns (driver late / client late) per run: "
           + ", ".join(f"{r['blocksize']} {r['config']} {r['server_xruns'][0]}/{r['server_xruns'][1]}" for r in rows))
+    if args.repeats > 1:
+        for bs in sorted({r["blocksize"] for r in rows}):
+            tot = {}
+            for r in (r for r in rows if r["blocksize"] == bs):
+                t = tot.setdefault(r["config"], [0, 0, 0, 0, 0])
+                for k, v in enumerate((1, r["dropouts"], r["deadline_misses"], *r["server_xruns"])):
+                    t[k] += v
+            print(f"totals at {bs} frames over alternating runs: " + "; ".join(
+                f"{c} x{t[0]}: dropouts {t[1]}, misses {t[2]}, server xruns {t[3]}/{t[4]}" for c, t in tot.items()))
+            sep = next((c for c in tot if c.startswith("budget")), None)
+            if "passthrough" in tot and sep is not None:
+                ok = tot[sep][2] == 0 and tot[sep][1] <= tot["passthrough"][1]
+                print(f"issue #23 item 3 at {bs} frames ({sep}: 0 deadline misses, dropouts <= passthrough's, "
+                      f"totals): {tot[sep][2]} misses, {tot[sep][1]} vs {tot['passthrough'][1]} dropouts -> "
+                      f"{'PASS' if ok else 'FAIL'}")
     for r in rows:
         w = r.get("unet_worker")
         if w:

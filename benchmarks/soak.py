@@ -50,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live import cpu_name  # noqa: E402  (benchmarks/live.py)
+from rtsep.gui.priority import GUI_RT_PRIORITY  # noqa: E402  (no Qt: os only)
 
 GVERB_CHAIN = 'lv2("http://plugin.org.uk/swh-plugins/gverb", roomsize=20, revtime=1.5), gain(-3)'
 BUILTIN_CHAIN = "reverb(room_size=0.5), gain(-3)"
@@ -202,7 +203,7 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
         spec = HostSpec(source=queue, samplerate=args.samplerate, blocksize=args.blocksize,
                         mode="bypass" if bypassed else "karaoke", loop=True, extra=extra)
         t_build = time.monotonic()
-        win = LiveWindow(spec, fps=args.fps, **({} if args.gui_priority is None else {"gui_priority": args.gui_priority}))
+        win = LiveWindow(spec, fps=args.fps, gui_priority=args.gui_priority)
         win.show()
         while not win.host.running and not win.errors and time.monotonic() - t_build < 120:
             app.processEvents()
@@ -358,8 +359,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=float, default=60.0, help="display rate (rtsep gui's default 60)")
     ap.add_argument("--song-seconds", type=float, default=40.0,
                     help="length of the first two songs (the third: 3/4 of it); default 40")
-    ap.add_argument("--gui-priority", type=int, default=None,
-                    help="the GUI thread's SCHED_FIFO priority (0: normal; default: rtsep gui's)")
+    ap.add_argument("--gui-priority", type=int, default=GUI_RT_PRIORITY,
+                    help=f"the GUI thread's SCHED_FIFO priority beside a real-time server (0: normal; default "
+                         f"{GUI_RT_PRIORITY}, rtsep gui's)")
     ap.add_argument("--runs", default="evening,bypassed", help="which runs, in order (default both)")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--out", default="benchmarks/results/soak.txt", help="write the table here too")

@@ -311,7 +311,7 @@ def _callbacks(stats, loads, flagged=()):
 
 
 def test_gui_priority_follows_the_audio_servers():
-    from rtsep.gui.priority import audio_server_realtime
+    from rtsep.host.realtime import audio_server_realtime
 
     assert audio_server_realtime("not started") is None
     assert audio_server_realtime("already real-time (priority 70)") is True

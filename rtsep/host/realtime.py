@@ -22,6 +22,12 @@ MMAP_THRESHOLD_BYTES = 1 << 20
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 
 
+# make_realtime's status for a thread the audio server had made real-time itself, and a stream's
+# before its first callback: audio_server_realtime reads them back.
+ALREADY_REALTIME = "already real-time"
+NOT_STARTED = "not started"
+
+
 def make_realtime(priority: int) -> str:
     """Give the calling thread SCHED_FIFO ``priority`` unless it already is real-time
     (a real-time JACK server or ALSA gives its audio thread that itself). Returns what
@@ -29,11 +35,20 @@ def make_realtime(priority: int) -> str:
     try:
         policy = os.sched_getscheduler(0)
         if policy in (os.SCHED_FIFO, os.SCHED_RR):
-            return f"already real-time (priority {os.sched_getparam(0).sched_priority})"
+            return f"{ALREADY_REALTIME} (priority {os.sched_getparam(0).sched_priority})"
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         return f"SCHED_FIFO {priority}"
     except (AttributeError, OSError) as exc:
         return f"normal priority ({type(exc).__name__})"
+
+
+def audio_server_realtime(callback_status: str) -> bool | None:
+    """Whether the audio server (a real-time JACK, PipeWire, ALSA) had made the audio thread
+    real-time itself, from the :func:`make_realtime` status of a stream's callback thread
+    (``rt_status["callback"]``); ``None`` before its first callback."""
+    if callback_status.startswith(ALREADY_REALTIME):
+        return True
+    return None if callback_status == NOT_STARTED else False
 
 
 def lower_priority(niceness: int) -> str:

@@ -37,7 +37,7 @@ from ..plugins.base import Plugin
 from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
-from .realtime import RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
+from .realtime import NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
 from .queue import open_source
 from .source import FileSource
 from .stats import StreamStats
@@ -115,7 +115,7 @@ class LiveHost(StemControlled):
         self.channels = int(channels)
         self._latency_arg = latency
         self.realtime = bool(realtime)
-        self.rt_status = {"callback": "not started", "worker": "-"}
+        self.rt_status = {"callback": NOT_STARTED, "worker": "-"}
         self._rt_pending = False
 
         # --- devices, rate, channels ---------------------------------------------------

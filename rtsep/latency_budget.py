@@ -216,14 +216,15 @@ def choose(latency, sample_rate: int, channels: int = 2, *, threads: int = 2) ->
 def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode: str = "karaoke",
                           vocals_db: float = 0.0, accompaniment_db: float = 0.0, live: bool = False,
                           max_block: int = 8192, precision: str = "int8", model=None, threads: int = 2,
-                          choice: Choice | None = None):
+                          choice: Choice | None = None, server_realtime=None):
     """The separator plugin a latency budget picks (:func:`choose`), ready to stream.
 
     ``live=True`` builds it for an audio callback (the recurrent model one bound call per
     frame; the U-Net's worker never waited for: a late chunk is a deadline miss); ``False``
     (files, offline chains) makes the U-Net's ``process`` wait for its worker, so the output is
     what a live run outputs when the worker keeps up. ``model`` (recurrent only) overrides the
-    default model of ``low`` / ``quality``."""
+    default model of ``low`` / ``quality``. ``server_realtime``: the live host's word on its audio
+    server, for the U-Net worker's priority (:class:`~rtsep.unet.live.LiveUNet`)."""
     choice = choice or choose(latency, sample_rate, channels, threads=threads)
     if choice.is_unet:
         from .unet.live import LiveUNet
@@ -231,7 +232,7 @@ def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode:
         return LiveUNet(choice.point, sample_rate, channels, mode=mode, vocals_db=vocals_db,
                         accompaniment_db=accompaniment_db, max_block=max_block, blocking=not live,
                         stream=choice.stream, allowance_samples=choice.allowance_samples, budget=choice.budget.text,
-                        threads=choice.threads)
+                        threads=choice.threads, server_realtime=server_realtime)
     from .plugins.separator import Separator
 
     return Separator(model, sample_rate=sample_rate, channels=channels, mode=mode, vocals_db=vocals_db,
@@ -277,13 +278,14 @@ def measure_load(choice: Choice, channels: int = 2, seconds: float = 1.0, blocks
 
 
 def live_separator(point, sample_rate: int, channels: int, blocksize: int, *, stats=None, controls=None,
-                   model=None, method: str = "net", switchable: bool = False):
+                   model=None, method: str = "net", switchable: bool = False, server_realtime=None):
     """The live host's side: ``(recurrent operating point or None, LiveUNet or None, note)``.
 
     ``point`` "low" / "quality" / ``None`` passes through; a time budget picks (:func:`choose`):
     a recurrent model comes back as its operating point (the host builds it as ever), the
     streaming U-Net as a :class:`~rtsep.unet.live.LiveUNet` for the callback (its own worker:
-    the host runs it inline), with ``controls``' mode and gains and ``stats`` counting its misses."""
+    the host runs it inline), with ``controls``' mode and gains, ``stats`` counting its misses and
+    ``server_realtime`` (a callable) telling its worker whether to go real-time."""
     if point is None or not is_budget(point):
         return point, None, None
     if model is not None or method != "net" or switchable:
@@ -302,7 +304,8 @@ def live_separator(point, sample_rate: int, channels: int, blocksize: int, *, st
     sep = separator_for_latency(choice.budget, sample_rate, channels, mode=mode,
                                 vocals_db=0.0 if controls is None else controls.vocals_db,
                                 accompaniment_db=0.0 if controls is None else controls.accompaniment_db,
-                                live=True, max_block=max(blocksize, 1024), choice=choice)
+                                live=True, max_block=max(blocksize, 1024), choice=choice,
+                                server_realtime=server_realtime)
     sep.stats = stats
     return None, sep, f"{note}; its worker thread: {sep.rt_status}, {sep.threads} network thread(s)"
 

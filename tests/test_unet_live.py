@@ -217,6 +217,69 @@ def test_audio_path_allocates_nothing(s4):
     assert peak < 1024, f"{peak} bytes allocated in 300 blocks"
 
 
+def _fifo_allowed() -> bool:
+    import os
+    import threading
+
+    res = []
+
+    def probe():
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            res.append(True)
+        except (AttributeError, OSError):
+            res.append(False)
+
+    t = threading.Thread(target=probe)
+    t.start()
+    t.join()
+    return res[0]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("server_rt", [True, False])
+def test_worker_goes_realtime_only_beside_a_realtime_server(s4, server_rt):
+    """The live host's word on its server decides the worker's priority, for the worker and the
+    network's own threads: SCHED_FIFO beside a real-time server, normal beside one that is not
+    (its clients' audio threads are ordinary: real-time network threads would hold them off)."""
+    import os
+
+    from rtsep.host.realtime import BESIDE_ORDINARY_SERVER
+    from rtsep.unet.live import RT_PRIORITY_UNET
+
+    if server_rt and not _fifo_allowed():
+        pytest.skip("this OS does not allow SCHED_FIFO here")
+    word = [None]  # before the first callback
+    sep = LiveUNet(s4, 44100, 2, blocking=False, server_realtime=lambda: word[0])
+    try:
+        tids = {sep._thread.native_id} | sep._pool_tids
+        assert len(tids) >= 2, "the network's threads were not found"  # threads=2: one pool thread
+
+        def policies():
+            return {os.sched_getscheduler(t) for t in tids}
+
+        x = _noise(0.5, 44100)
+        out = np.zeros_like(x)
+        for i in range(0, len(x), 1024):
+            sep.process(x[i:i + 1024], out=out[i:i + 1024])
+        time.sleep(0.3)
+        assert sep.rt_status.startswith("normal") and policies() == {os.SCHED_OTHER}
+        word[0] = server_rt
+        for i in range(0, len(x), 1024):
+            sep.process(x[i:i + 1024], out=out[i:i + 1024])
+        deadline = time.monotonic() + 10
+        while sep._priority_pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server_rt:
+            assert sep.rt_status == f"SCHED_FIFO {RT_PRIORITY_UNET}"
+            assert policies() == {os.SCHED_FIFO}
+            assert {os.sched_getparam(t).sched_priority for t in tids} == {RT_PRIORITY_UNET}
+        else:
+            assert sep.rt_status == BESIDE_ORDINARY_SERVER and policies() == {os.SCHED_OTHER}
+    finally:
+        sep.close()
+
+
 def test_chain_spec_takes_a_budget():
     from rtsep.plugins.spec import ChainSpecError, parse_chain
 
@@ -326,5 +389,7 @@ def test_live_budget_on_jack_keeps_time_beside_a_passthrough_host(jack128, tmp_p
     assert s["engine"] == "chain" and not s["worker"]  # the U-Net's own worker; the callback only mixes
     assert s["latency"]["operating_point"] == "0.3s" and s["latency"]["algorithmic_samples"] >= 0.15 * LIVE_RATE
     assert any("streaming U-Net" in n for n in s["notes"]), s["notes"]
+    # this server is not real-time (jackd --no-realtime): the U-Net's threads must not be either
+    assert s["realtime"]["worker"] == "normal (audio server not real-time)", s["realtime"]
     assert abs(s["callbacks"] - LIVE_S * LIVE_RATE / 128) < 0.1 * LIVE_S * LIVE_RATE / 128, s
     assert all(attempts[-1]["ok"].values()), attempts

@@ -27,7 +27,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
-from ..host.realtime import audio_server_realtime
+from ..host.realtime import BESIDE_ORDINARY_SERVER, audio_server_realtime
 from .canvas import PlotCanvas, dark_palette
 from .controls import ControlsPanel
 from .hostspec import HostSpec
@@ -244,7 +244,7 @@ class LiveWindow(QtWidgets.QMainWindow):
             self._sched_saved = gui_thread_priority(self.gui_priority)
             self.gui_sched = f"SCHED_FIFO {self.gui_priority}" if self._sched_saved else "normal"
         else:
-            self.gui_sched = "normal (audio server not real-time)"
+            self.gui_sched = BESIDE_ORDINARY_SERVER
 
     def _tick(self) -> None:
         t0 = time.perf_counter()

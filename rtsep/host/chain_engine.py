@@ -77,7 +77,9 @@ class ChainEngine:
 
     @property
     def rt_status(self) -> str:
-        return self.worker.rt_status if self.worker is not None else "-"
+        if self.worker is not None:
+            return self.worker.rt_status
+        return getattr(self.plugin, "rt_status", "-")  # a processor with its own worker (streaming U-Net)
 
     @property
     def vad_latest(self) -> float:

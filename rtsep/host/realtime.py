@@ -26,6 +26,8 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 # before its first callback: audio_server_realtime reads them back.
 ALREADY_REALTIME = "already real-time"
 NOT_STARTED = "not started"
+# what a thread that would be real-time beside a real-time server reports beside one that is not
+BESIDE_ORDINARY_SERVER = "normal (audio server not real-time)"
 
 
 def make_realtime(priority: int) -> str:
@@ -51,6 +53,30 @@ def audio_server_realtime(callback_status: str) -> bool | None:
     return None if callback_status == NOT_STARTED else False
 
 
+def thread_ids() -> set[int]:
+    """The native ids of this process's threads (Linux: ``/proc/self/task``); empty elsewhere.
+    The difference across a call tells which threads it started (ONNX Runtime's pool)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def make_threads_realtime(tids, priority: int) -> int:
+    """SCHED_FIFO ``priority`` for the threads ``tids`` of this process that are still there and
+    not real-time already; returns how many were changed; never raises."""
+    changed = 0
+    for tid in tids:
+        try:
+            if os.sched_getscheduler(tid) in (os.SCHED_FIFO, os.SCHED_RR):
+                continue
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+            changed += 1
+        except (AttributeError, OSError):  # gone, or not permitted
+            pass
+    return changed
+
+
 def lower_priority(niceness: int) -> str:
     """Make the calling thread a background one: ``SCHED_OTHER`` at ``niceness`` (Linux
     applies ``setpriority`` to a single thread). Returns what happened; never raises."""
@@ -60,6 +86,31 @@ def lower_priority(niceness: int) -> str:
         return f"nice {os.getpriority(os.PRIO_PROCESS, tid)}"
     except (AttributeError, OSError) as exc:
         return f"normal priority ({type(exc).__name__})"
+
+
+def idle_priority(fallback_niceness: int) -> str:
+    """Make the calling thread ``SCHED_IDLE`` (it runs only when nothing else wants the CPU,
+    and any ordinary thread that wakes takes the CPU from it at once); where that is not
+    allowed, :func:`lower_priority` at ``fallback_niceness``. Threads it starts afterwards
+    (ONNX Runtime's) inherit it. Returns what happened; never raises."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "SCHED_IDLE"
+    except (AttributeError, OSError):
+        return lower_priority(fallback_niceness)
+
+
+def release_free_memory() -> bool:
+    """glibc: return the free pages inside the heaps to the OS (``malloc_trim(0)``), after a
+    song's arrays are let go. Not on the audio thread (it walks the heaps under their locks).
+    Returns whether it ran; a no-op elsewhere."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+        return True
+    except (OSError, AttributeError):
+        return False
 
 
 def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:

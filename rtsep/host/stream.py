@@ -29,6 +29,7 @@ interpreter's thread switch interval is short (:mod:`.realtime`).
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
@@ -37,7 +38,8 @@ from ..plugins.base import Plugin
 from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
-from .realtime import NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime, one_line
+from .realtime import (NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, audio_server_realtime, make_realtime,
+                       one_line)
 from .queue import open_source
 from .source import FileSource
 from .stats import StreamStats
@@ -45,6 +47,11 @@ from .taps import Taps
 
 STOP_TIMEOUT_S = 2.0
 RECURRENT_MODELS = ("low", "quality")
+
+
+def _server_realtime(rt_status: dict) -> bool | None:
+    """A worker's question to the host (the status dict, not the host: no reference cycle)."""
+    return audio_server_realtime(rt_status["callback"])
 
 
 class LiveHost(StemControlled):
@@ -171,7 +178,8 @@ class LiveHost(StemControlled):
 
                 point, sep, note = live_separator(point, rate, self.channels, self.blocksize, stats=self.stats,
                                                   controls=self.controls, model=model, method=method,
-                                                  switchable=switchable)
+                                                  switchable=switchable,
+                                                  server_realtime=partial(_server_realtime, self.rt_status))
                 if note:
                     self.notes.append(note)
                 if sep is not None:

@@ -48,14 +48,14 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from ..dsp.delay import DelayLine
-from ..host.realtime import make_realtime
+from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, make_threads_realtime, thread_ids
 from ..host.ring import FrameRing
 from ..plugins.base import Plugin
 from ..plugins.stems import VOCAL_SHARE_SCALE, StemControlled, StemControls
 from .separator import unet_model_path
+from .stem_ring import fallback, gather, write_ring
 
 @dataclass(frozen=True)
 class StreamCard:
@@ -71,71 +71,6 @@ INPUT_RING_SECONDS = 8.0  # how far the worker may fall behind before input is l
 WORKER_CHUNK = 8192       # input frames per push (any size gives the same stems)
 RT_PRIORITY_UNET = 40     # below the callback (60) and the recurrent hand-off worker (50)
 TIMES = 1 << 16           # push times kept for the load figures
-
-
-@njit(nogil=True, cache=True)
-def _gather(v_ring, a_ring, written, start, n, vb, ab, energy):
-    """Stems of positions ``start .. start + n`` of the worker's stem stream into ``vb``/``ab``
-    (zeros before 0: the pipeline filling); returns how many leading frames were ready (the rest are zeros: not yet
-    written). ``energy = [vocals, accompaniment]`` of the ready frames (vocal activity)."""
-    mask = v_ring.shape[0] - 1
-    ch = vb.shape[1]
-    ev = 0.0
-    ea = 0.0
-    ready = n
-    for i in range(n):
-        s = start + i
-        if s < 0:
-            for c in range(ch):
-                vb[i, c] = 0.0
-                ab[i, c] = 0.0
-        elif s < written:
-            j = s & mask
-            for c in range(ch):
-                v = v_ring[j, c]
-                a = a_ring[j, c]
-                vb[i, c] = v
-                ab[i, c] = a
-                ev += v * v
-                ea += a * a
-        else:
-            ready = i
-            for k in range(i, n):
-                for c in range(ch):
-                    vb[k, c] = 0.0
-                    ab[k, c] = 0.0
-            break
-    energy[0] = ev
-    energy[1] = ea
-    return ready
-
-
-@njit(nogil=True, cache=True)
-def _fallback(out, dry, ready, n, st, step):
-    """Frames from ``ready`` on play ``dry``; before, ``out`` fades back in from ``dry`` at
-    ``step`` per sample after a miss. ``st = [wet gain]``."""
-    g = st[0]
-    ch = out.shape[1]
-    for i in range(n):
-        if i < ready:
-            if g < 1.0:
-                g = min(1.0, g + step)
-                for c in range(ch):
-                    d = dry[i, c]
-                    out[i, c] = d + g * (out[i, c] - d)
-        else:
-            g = 0.0
-            for c in range(ch):
-                out[i, c] = dry[i, c]
-    st[0] = g
-
-
-@njit(nogil=True, cache=True)
-def _write_ring(ring, pos, block, n):
-    mask = ring.shape[0] - 1
-    for i in range(n):
-        for c in range(block.shape[1]):
-            ring[(pos + i) & mask, c] = block[i, c]
 
 
 class LiveUNet(StemControlled, Plugin):
@@ -156,9 +91,17 @@ class LiveUNet(StemControlled, Plugin):
         stats: a :class:`rtsep.host.stats.StreamStats` whose ``deadline_misses`` /
             ``fallback_blocks`` it also counts (the live host sets it).
         realtime: the worker runs at SCHED_FIFO ``RT_PRIORITY_UNET`` where allowed and builds its
-            own network session there, so that ONNX Runtime's threads inherit the priority (on a
-            busy 2-core machine a 128-frame window then takes ~35 ms instead of ~270 ms); default:
+            own network session, whose ONNX Runtime threads get the priority too (on a busy
+            2-core machine a 128-frame window then takes ~35 ms instead of ~270 ms); default:
             live (not ``blocking``). ``stream`` then only lends its delays.
+        server_realtime: where given (the live host), ``realtime`` waits for the audio server:
+            this returns whether it made the audio thread real-time itself (``None`` before the
+            first callback; :func:`rtsep.host.realtime.audio_server_realtime`). Only then do the
+            worker and its network threads go real-time. Beside a server that is not
+            (``jackd --no-realtime``, a desktop server without rtkit) the other clients' audio
+            threads are ordinary ones, and two real-time network threads on two cores would
+            hold them off for a whole step (~40 ms): an xrun for every client. So they stay at
+            normal priority there, as the GUI thread does.
     """
 
     rt_status = "-"
@@ -167,7 +110,7 @@ class LiveUNet(StemControlled, Plugin):
                  vocals_db: float = 0.0, accompaniment_db: float = 0.0, max_block: int = 8192,
                  threads: int = 2, blocking: bool = False, stream=None, model=None,
                  allowance_samples: int | None = None, budget: str | None = None, fade_ms: float = 10.0,
-                 stats=None, realtime: bool | None = None, start_worker: bool = True):
+                 stats=None, realtime: bool | None = None, server_realtime=None, start_worker: bool = True):
         self.ladder_point = point
         self.budget = budget
         self.sample_rate = int(sample_rate)
@@ -175,6 +118,9 @@ class LiveUNet(StemControlled, Plugin):
         self.max_block = int(max_block)
         self.blocking = bool(blocking)
         self.realtime = (not self.blocking) if realtime is None else bool(realtime)
+        self.server_realtime = server_realtime if self.realtime else None
+        self._priority_pending = self.server_realtime is not None
+        self._pool_tids: set[int] = set()  # the network's threads (made real-time with the worker)
         self.stats = stats
         self.card = StreamCard(str(unet_model_path(model)))
         self.threads = int(threads)
@@ -270,9 +216,9 @@ class LiveUNet(StemControlled, Plugin):
         """Compile the kernels before any audio thread calls them."""
         z = self._out[:1]
         self._ramp.warm_up()
-        _gather(self._v_ring, self._a_ring, 0, -1, 1, self._vb[:1], self._ab[:1], self._energy)
-        _fallback(z, z, 1, 1, np.ones(1), 0.5)
-        _write_ring(self._v_ring, 0, z, 0)
+        gather(self._v_ring, self._a_ring, 0, -1, 1, self._vb[:1], self._ab[:1], self._energy)
+        fallback(z, z, 1, 1, np.ones(1), 0.5)
+        write_ring(self._v_ring, 0, z, 0)
         self._dry.process(z)
 
     def _reset_state(self) -> None:
@@ -358,6 +304,19 @@ class LiveUNet(StemControlled, Plugin):
             pass
 
     # --- worker thread -------------------------------------------------------------------
+    def _choose_priority(self) -> None:
+        """Once the audio server is known (``server_realtime``): real-time beside a real-time
+        server, for the worker and the network's threads; else normal priority."""
+        rt = self.server_realtime()
+        if rt is None:
+            return
+        self._priority_pending = False
+        if rt:
+            self.rt_status = make_realtime(RT_PRIORITY_UNET)
+            make_threads_realtime(self._pool_tids, RT_PRIORITY_UNET)
+        else:
+            self.rt_status = BESIDE_ORDINARY_SERVER
+
     def _work(self) -> None:
         """Push everything the callback wrote through the network; write the stems."""
         wbuf, ring = self._wbuf, self._in
@@ -374,8 +333,8 @@ class LiveUNet(StemControlled, Plugin):
                 # allowance and two blocks behind when it keeps time)
                 while w + m - max(self._read, 0) > len(self._v_ring) and not (self._stopping or self._paused):
                     time.sleep(0.0005)
-                _write_ring(self._v_ring, w, v, m)
-                _write_ring(self._a_ring, w, a, m)
+                write_ring(self._v_ring, w, v, m)
+                write_ring(self._a_ring, w, a, m)
                 self._written = w + m  # publish, after the copies
             dt = time.perf_counter() - t0
             self._times[self.pushes % TIMES] = dt
@@ -407,12 +366,12 @@ class LiveUNet(StemControlled, Plugin):
         # ``algorithmic_samples`` late; the allowance is the worker's time to compute it
         start = self._out_pos - self.allowance_samples
         out, vb, ab = self._out[:n], self._vb[:n], self._ab[:n]
-        ready = _gather(self._v_ring, self._a_ring, self._written, start, n, vb, ab, self._energy)
+        ready = gather(self._v_ring, self._a_ring, self._written, start, n, vb, ab, self._energy)
         self._read = start + n  # publish: the worker may overwrite these stems now
         self._ramp.mix(vb, ab, out)
         dry = self._dry.process(block)
         if ready < n or self._wet[0] < 1.0:
-            _fallback(out, dry, ready, n, self._wet, self._fade_step)
+            fallback(out, dry, ready, n, self._wet, self._fade_step)
             self.fallback_blocks += 1
             st = self.stats
             if st is not None:
@@ -454,6 +413,17 @@ def _close_at_exit(ref: weakref.ref) -> None:
         sep.unet = None
 
 
+def _warm_network(unet, channels: int) -> None:
+    """Two network steps of silence, then a fresh stream: ONNX Runtime's first runs of a shape
+    plan and allocate (a live run's first step was ~70 ms late, every run: 21 deadline misses at
+    128-frame blocks in a fresh-clone CI run), so they happen before the stream starts."""
+    step = int(unet.step_samples)
+    z = np.zeros((step, channels), np.float32)
+    for _ in range(int(math.ceil(unet.latency_samples / step)) + 2):
+        unet.push(z)
+    unet.reset()
+
+
 def _worker_loop(ref: weakref.ref, rfd: int, build) -> None:
     """The worker: real-time priority and its own stream first (``build``), then wakes on each
     byte the callback writes; holds the processor only while working (a processor nobody holds
@@ -461,11 +431,17 @@ def _worker_loop(ref: weakref.ref, rfd: int, build) -> None:
     sep = ref()
     if sep is None:
         return
-    if sep.realtime:
+    if sep._priority_pending:
+        sep.rt_status = "normal (until the first callback)"
+    elif sep.realtime:
         sep.rt_status = make_realtime(RT_PRIORITY_UNET)
     try:
         if build is not None:
+            before = thread_ids()
             sep.unet = build()  # ONNX Runtime's threads are created here: they inherit the priority
+            sep._pool_tids = thread_ids() - before
+        if not sep.blocking:
+            _warm_network(sep.unet, sep.channels)
     except BaseException as exc:
         sep.error = exc
         return
@@ -481,6 +457,8 @@ def _worker_loop(ref: weakref.ref, rfd: int, build) -> None:
         if sep is None or sep._stopping:
             return
         try:
+            if sep._priority_pending:
+                sep._choose_priority()
             if not sep._paused:
                 sep._work()
             if sep._paused:

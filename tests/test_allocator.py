@@ -1,4 +1,5 @@
-"""glibc's mmap threshold while streaming (rtsep.host.realtime.fix_mmap_threshold)."""
+"""glibc's allocator while streaming: the mmap threshold fixed (rtsep.host.realtime.fix_mmap_threshold) and
+free heap pages given back after a song (release_free_memory)."""
 
 import platform
 import subprocess
@@ -56,3 +57,35 @@ def test_streaming_fixes_the_threshold(monkeypatch):
         assert calls
     finally:
         interp.leave()
+
+
+# Small blocks (below the threshold: from the heap) freed, all but the last, which pins the heap's
+# top so that free() alone cannot shrink it: is the memory given back?
+TRIM_PROBE = """
+import sys
+import numpy as np
+from rtsep.host.realtime import release_free_memory
+
+def rss_mb():
+    with open("/proc/self/status") as fh:
+        return next(int(l.split()[1]) / 1024 for l in fh if l.startswith("VmRSS:"))
+
+blocks = [np.ones(48 << 10, np.uint8) for _ in range(1000)]  # 48 MB in 48 kB blocks
+keep = blocks[-1]
+del blocks
+before = rss_mb()
+if sys.argv[1] == "trim":
+    assert release_free_memory()
+print(before - rss_mb())
+"""
+
+
+def _given_back_mb(mode: str) -> float:
+    out = subprocess.run([sys.executable, "-c", TRIM_PROBE, mode], capture_output=True, text=True, timeout=100)
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout)
+
+
+def test_release_free_memory_gives_freed_heap_pages_back():
+    assert _given_back_mb("trim") > 30.0
+    assert _given_back_mb("keep") < 5.0  # without it the freed 48 MB stay resident

@@ -3,11 +3,11 @@
 One-way, like the single-song producer (:mod:`rtsep.host.ahead`), with two stages on two
 threads below the SCHED_FIFO audio thread:
 
-* **separation** (``rtsep-separate``, nice 10): decodes the song at the playhead and the one
+* **separation** (``rtsep-separate``, ``SCHED_IDLE``; nice 10 where that is refused): decodes the song at the playhead and the one
   after it and runs the stem stream over each into a :class:`SongStems` (accompaniment | vocals |
   dry, song time, the whole song); the karaoke gets the vocals here, ahead of the playhead. It
   holds the songs from the playhead's to the one being rendered, and the next: at most three in
-  memory. A song that fails to decode is skipped with one line (``SongQueue.messages``); the next
+  memory; when one is let go, the heaps' free pages go back to the OS. A song that fails to decode is skipped with one line (``SongQueue.messages``); the next
   song is ready long before the current one ends.
 * **rendering** (``rtsep-render``, normal priority: it must keep pace with the playback): turns
   song frames into output frames at the singer's key and tempo
@@ -36,7 +36,7 @@ from ..errors import RtsepError
 from .ahead import CHUNK_FRAMES, PRODUCER_NICE, AheadEngine, StemRing, default_stems, wait_for_stems
 from .keytempo import CHUNK_S, FIRST_CHUNK_S, ChunkRenderer
 from .queue import QueueSource, SongQueue
-from .realtime import lower_priority, one_line
+from .realtime import idle_priority, lower_priority, one_line, release_free_memory
 from .source import FileSource
 
 MARGIN_S = 0.6          # a change re-renders from this far ahead of where the playhead was when asked,
@@ -44,6 +44,7 @@ MIN_MARGIN_S = 0.4      # and at least this far ahead of it now (more than a fir
 RENDER_LEAD_S = 6.0     # rendered output kept ahead of the playhead
 SONGS_AHEAD = 1         # songs separated beyond the one at the playhead
 RENDER_NICE = 0
+SEPARATE_IDLE = True    # the separation thread (and its network threads) at SCHED_IDLE
 MAP_ENTRIES = 512       # time-map entries kept (chunks of up to 2 s: the last quarter hour or more)
 
 
@@ -223,7 +224,10 @@ class QueueProducer:
         return out
 
     def _separate(self) -> None:
-        self.priority = lower_priority(self.niceness)
+        # SCHED_IDLE, not only niced: beside an audio server that is not real-time, the other
+        # clients' audio threads are ordinary ones, and a nice-10 thread that has the CPU keeps
+        # it until its slice ends (a few ms: a 128-frame period is 2.7) when one of them wakes
+        self.priority = idle_priority(self.niceness) if SEPARATE_IDLE else lower_priority(self.niceness)
         stems = self.make_stems(self.sample_rate, self.channels)
         self.name = getattr(stems, "name", type(stems).__name__)
         while not self._stop:
@@ -406,8 +410,11 @@ class QueueProducer:
                 if score is not None:
                     song.score = score
         wanted = self._wanted()
-        for i in [i for i in list(self.stores) if i not in wanted]:  # list(): the other thread adds
+        gone = [i for i in list(self.stores) if i not in wanted]  # list(): the other thread adds
+        for i in gone:
             self.stores.pop(i, None)
+        if gone:  # a song's arrays (tens of MB) freed: hand the heaps' free pages back
+            release_free_memory()
         if self.karaoke is not None:
             self.karaoke.end_songs(set(wanted))
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dsp.delay import DelayLine
-from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, make_threads_realtime, thread_ids
+from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, make_threads_realtime, name_thread, thread_ids
 from ..host.ring import FrameRing
 from ..plugins.base import Plugin
 from ..plugins.stems import VOCAL_SHARE_SCALE, StemControlled, StemControls
@@ -71,6 +71,7 @@ INPUT_RING_SECONDS = 8.0  # how far the worker may fall behind before input is l
 WORKER_CHUNK = 8192       # input frames per push (any size gives the same stems)
 RT_PRIORITY_UNET = 40     # below the callback (60) and the recurrent hand-off worker (50)
 TIMES = 1 << 16           # push times kept for the load figures
+WORKER_NAME = "rtsep-unet"  # the worker's thread name, inherited by the network's threads
 
 
 class LiveUNet(StemControlled, Plugin):
@@ -248,7 +249,7 @@ class LiveUNet(StemControlled, Plugin):
         os.set_blocking(self._wfd, False)
         self._paused = True
         self._thread = threading.Thread(target=_worker_loop, args=(weakref.ref(self), self._rfd, build),
-                                        name="rtsep-unet", daemon=True)
+                                        name=WORKER_NAME, daemon=True)
         self._thread.start()
         self._ready.wait()
         if self.error is not None:
@@ -437,9 +438,10 @@ def _worker_loop(ref: weakref.ref, rfd: int, build) -> None:
         sep.rt_status = make_realtime(RT_PRIORITY_UNET)
     try:
         if build is not None:
-            before = thread_ids()
+            name_thread(WORKER_NAME)  # the network's threads inherit the name: found by it below
+            before = thread_ids(WORKER_NAME)
             sep.unet = build()  # ONNX Runtime's threads are created here: they inherit the priority
-            sep._pool_tids = thread_ids() - before
+            sep._pool_tids = thread_ids(WORKER_NAME) - before
         if not sep.blocking:
             _warm_network(sep.unet, sep.channels)
     except BaseException as exc:

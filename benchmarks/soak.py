@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import gc
 import json
 import os
 import shutil
@@ -248,7 +249,11 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                                 "deadline_misses": st.deadline_misses,
                                 "rtsep_misses": rtsep_misses(host, win.readout.recent_load.late)[0],
                                 "server_xruns": [n - n0 for n, n0 in zip(xruns.counts(), xr0)],
-                                "rss_mb": round(rss, 1)})
+                                "rss_mb": round(rss, 1),
+                                # Python objects the cyclic GC tracks: it is off while streaming, so all
+                                # of them stay in generation 0 (O(1) to read): a count that climbs pass
+                                # after pass is objects kept (a cache, or cycles nobody collects)
+                                "gc_tracked": gc.get_count()[0]})
                 print(f"  {name:9s} {samples[-1]}", file=sys.stderr, flush=True)
                 next_sample += SAMPLE_S
             if now >= t_end or win.errors or not host.running:
@@ -293,6 +298,17 @@ def rss_floors(row: dict) -> list[float]:
         if end is not None and smp["t_s"] >= end:
             w = smp["wraps"]
             floors[w] = min(floors.get(w, smp["rss_mb"]), smp["rss_mb"])
+    return [floors[w] for w in sorted(floors)]
+
+
+def gc_floors(row: dict) -> list[int]:
+    """As :func:`rss_floors`, for the count of objects the cyclic GC tracks (runs before it: none)."""
+    end = row.get("first_song_end_s")
+    floors: dict[int, int] = {}
+    for smp in row.get("samples", []):
+        if "gc_tracked" in smp and end is not None and smp["t_s"] >= end:
+            w = smp["wraps"]
+            floors[w] = min(floors.get(w, smp["gc_tracked"]), smp["gc_tracked"])
     return [floors[w] for w in sorted(floors)]
 
 
@@ -360,6 +376,10 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                    + ("fewer than two passes after the first song -> NOT MEASURED" if rise is None else
                       f"{rise:.1f} MB (the highest floor of a pass through the queue - the first floor after the "
                       f"first song) -> {'PASS' if rise < GROWTH_LIMIT_MB else 'FAIL'}"))
+        gcf = gc_floors(ev)
+        if gcf:
+            out.append("objects the cyclic GC tracks, least of each pass after the first song (evening): "
+                       + " ".join(str(v) for v in gcf))
         if floors:
             out.append("RSS floor of each pass after the first song (MB, evening): "
                        + " ".join(f"{v:.1f}" for v in floors)

@@ -288,28 +288,18 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
     return row
 
 
-def rss_floors(row: dict) -> list[float]:
-    """The least resident memory of each pass through the queue after the first song ended (a wrap's
-    5-s samples; the first entry: the rest of the first pass). Its floor, not a single reading: RSS
-    swings by ~250 MB with the song being separated at that moment."""
+def floors(row: dict, key: str = "rss_mb") -> list:
+    """The least of sample ``key`` in each pass through the queue after the first song ended (a
+    wrap's 5-s samples; the first entry: the rest of the first pass). For RSS its floor, not a
+    single reading: RSS swings by ~250 MB with the song being separated at that moment. Samples
+    without ``key`` (runs before it was recorded) are left out."""
     end = row.get("first_song_end_s")
-    floors: dict[int, float] = {}
+    least: dict[int, float] = {}
     for smp in row.get("samples", []):
-        if end is not None and smp["t_s"] >= end:
+        if key in smp and end is not None and smp["t_s"] >= end:
             w = smp["wraps"]
-            floors[w] = min(floors.get(w, smp["rss_mb"]), smp["rss_mb"])
-    return [floors[w] for w in sorted(floors)]
-
-
-def gc_floors(row: dict) -> list[int]:
-    """As :func:`rss_floors`, for the count of objects the cyclic GC tracks (runs before it: none)."""
-    end = row.get("first_song_end_s")
-    floors: dict[int, int] = {}
-    for smp in row.get("samples", []):
-        if "gc_tracked" in smp and end is not None and smp["t_s"] >= end:
-            w = smp["wraps"]
-            floors[w] = min(floors.get(w, smp["gc_tracked"]), smp["gc_tracked"])
-    return [floors[w] for w in sorted(floors)]
+            least[w] = min(least.get(w, smp[key]), smp[key])
+    return [least[w] for w in sorted(least)]
 
 
 def watchdog(limit_s: float, cleanup: list) -> None:
@@ -370,20 +360,20 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                        f"{'PASS' if ok else 'FAIL'}")
         g = ev["growth_mb"]
         same = ev["growth_same_point_mb"]
-        floors = rss_floors(ev)
-        rise = max(floors) - floors[0] if len(floors) > 1 else None
+        rss = floors(ev)
+        rise = max(rss) - rss[0] if len(rss) > 1 else None
         out.append(f"criterion 3, RSS growth after the first song < {GROWTH_LIMIT_MB:g} MB (evening): "
                    + ("fewer than two passes after the first song -> NOT MEASURED" if rise is None else
                       f"{rise:.1f} MB (the highest floor of a pass through the queue - the first floor after the "
                       f"first song) -> {'PASS' if rise < GROWTH_LIMIT_MB else 'FAIL'}"))
-        gcf = gc_floors(ev)
+        gcf = floors(ev, "gc_tracked")
         if gcf:
             out.append("objects the cyclic GC tracks, least of each pass after the first song (evening): "
                        + " ".join(str(v) for v in gcf))
-        if floors:
+        if rss:
             out.append("RSS floor of each pass after the first song (MB, evening): "
-                       + " ".join(f"{v:.1f}" for v in floors)
-                       + (f"; bypassed: {' '.join(f'{v:.1f}' for v in rss_floors(by))}" if by is not None else ""))
+                       + " ".join(f"{v:.1f}" for v in rss)
+                       + (f"; bypassed: {' '.join(f'{v:.1f}' for v in floors(by))}" if by is not None else ""))
         out.append("single readings, for comparison: "
                    + ("-" if g is None else f"end of run - end of first song {g:.1f} MB")
                    + ("" if same is None else f"; at the same point of the queue (the playhead moving onto song 2, "

@@ -218,22 +218,16 @@ def test_audio_path_allocates_nothing(s4):
 
 
 def _fifo_allowed() -> bool:
-    import os
+    """Whether a thread may take SCHED_FIFO here (asked on a thread that then ends)."""
     import threading
 
-    res = []
+    from rtsep.host.realtime import make_realtime
 
-    def probe():
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-            res.append(True)
-        except (AttributeError, OSError):
-            res.append(False)
-
-    t = threading.Thread(target=probe)
+    status = []
+    t = threading.Thread(target=lambda: status.append(make_realtime(1)))
     t.start()
     t.join()
-    return res[0]
+    return status[0].startswith("SCHED_FIFO")
 
 
 @pytest.mark.timeout(120)

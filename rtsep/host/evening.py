@@ -44,7 +44,6 @@ MIN_MARGIN_S = 0.4      # and at least this far ahead of it now (more than a fir
 RENDER_LEAD_S = 6.0     # rendered output kept ahead of the playhead
 SONGS_AHEAD = 1         # songs separated beyond the one at the playhead
 RENDER_NICE = 0
-SEPARATE_IDLE = True    # the separation thread (and its network threads) at SCHED_IDLE
 MAP_ENTRIES = 512       # time-map entries kept (chunks of up to 2 s: the last quarter hour or more)
 
 
@@ -227,7 +226,7 @@ class QueueProducer:
         # SCHED_IDLE, not only niced: beside an audio server that is not real-time, the other
         # clients' audio threads are ordinary ones, and a nice-10 thread that has the CPU keeps
         # it until its slice ends (a few ms: a 128-frame period is 2.7) when one of them wakes
-        self.priority = idle_priority(self.niceness) if SEPARATE_IDLE else lower_priority(self.niceness)
+        self.priority = idle_priority(self.niceness)
         stems = self.make_stems(self.sample_rate, self.channels)
         self.name = getattr(stems, "name", type(stems).__name__)
         while not self._stop:

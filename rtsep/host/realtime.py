@@ -11,6 +11,7 @@ import gc
 import os
 import platform
 import sys
+import threading
 
 RT_PRIORITY_CALLBACK = 60
 RT_PRIORITY_WORKER = 50
@@ -30,17 +31,17 @@ NOT_STARTED = "not started"
 BESIDE_ORDINARY_SERVER = "normal (audio server not real-time)"
 
 
-def make_realtime(priority: int) -> str:
-    """Give the calling thread SCHED_FIFO ``priority`` unless it already is real-time
-    (a real-time JACK server or ALSA gives its audio thread that itself). Returns what
-    happened, for the summary; never raises."""
+def make_realtime(priority: int, tid: int = 0) -> str:
+    """Give the calling thread (or this process's thread ``tid``) SCHED_FIFO ``priority`` unless
+    it already is real-time (a real-time JACK server or ALSA gives its audio thread that itself).
+    Returns what happened, for the summary; never raises."""
     try:
-        policy = os.sched_getscheduler(0)
+        policy = os.sched_getscheduler(tid)
         if policy in (os.SCHED_FIFO, os.SCHED_RR):
-            return f"{ALREADY_REALTIME} (priority {os.sched_getparam(0).sched_priority})"
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            return f"{ALREADY_REALTIME} (priority {os.sched_getparam(tid).sched_priority})"
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
         return f"SCHED_FIFO {priority}"
-    except (AttributeError, OSError) as exc:
+    except (AttributeError, OSError) as exc:  # not permitted, or the thread is gone
         return f"normal priority ({type(exc).__name__})"
 
 
@@ -57,23 +58,21 @@ def name_thread(name: str) -> bool:
     """Name the calling thread (Linux: its ``comm``, 15 bytes, seen in ``top -H``); threads it
     starts afterwards inherit the name. Returns whether it was set; never raises."""
     try:
-        with open(f"/proc/self/task/{__import__('threading').get_native_id()}/comm", "w") as fh:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as fh:
             fh.write(name[:15])
         return True
     except OSError:
         return False
 
 
-def thread_ids(name: str | None = None) -> set[int]:
-    """The native ids of this process's threads (Linux: ``/proc/self/task``), those called
-    ``name`` only if given; empty elsewhere. The difference across a call tells which threads it
-    started (ONNX Runtime's pool); the name keeps other threads started meanwhile out."""
+def thread_ids(name: str) -> set[int]:
+    """The native ids of this process's threads called ``name`` (Linux: ``/proc/self/task``);
+    empty elsewhere. The difference across a call tells which threads it started (ONNX Runtime's
+    pool); the name keeps other threads started meanwhile out."""
     try:
-        tids = {int(t) for t in os.listdir("/proc/self/task")}
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:
         return set()
-    if name is None:
-        return tids
     named = set()
     for tid in tids:
         try:
@@ -85,26 +84,11 @@ def thread_ids(name: str | None = None) -> set[int]:
     return named
 
 
-def make_threads_realtime(tids, priority: int) -> int:
-    """SCHED_FIFO ``priority`` for the threads ``tids`` of this process that are still there and
-    not real-time already; returns how many were changed; never raises."""
-    changed = 0
-    for tid in tids:
-        try:
-            if os.sched_getscheduler(tid) in (os.SCHED_FIFO, os.SCHED_RR):
-                continue
-            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
-            changed += 1
-        except (AttributeError, OSError):  # gone, or not permitted
-            pass
-    return changed
-
-
 def lower_priority(niceness: int) -> str:
     """Make the calling thread a background one: ``SCHED_OTHER`` at ``niceness`` (Linux
     applies ``setpriority`` to a single thread). Returns what happened; never raises."""
     try:
-        tid = __import__("threading").get_native_id()
+        tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
         return f"nice {os.getpriority(os.PRIO_PROCESS, tid)}"
     except (AttributeError, OSError) as exc:
@@ -123,17 +107,25 @@ def idle_priority(fallback_niceness: int) -> str:
         return lower_priority(fallback_niceness)
 
 
+def _glibc():
+    """This process's C library where it is glibc (its allocator's knobs), else ``None``."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
 def release_free_memory() -> bool:
     """glibc: return the free pages inside the heaps to the OS (``malloc_trim(0)``), after a
     song's arrays are let go. Not on the audio thread (it walks the heaps under their locks).
     Returns whether it ran; a no-op elsewhere."""
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-        return True
-    except (OSError, AttributeError):
-        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
@@ -146,12 +138,8 @@ def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     of a 3-song queue before it levelled (benchmarks/soak.py). A fixed threshold also stops the
     adjustment. The audio callback allocates nothing, so the extra mappings cost it nothing.
     """
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        return bool(ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, int(nbytes)))
-    except (OSError, AttributeError):
-        return False
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, int(nbytes)))
 
 
 def one_line(exc: BaseException) -> str:

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dsp.delay import DelayLine
-from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, make_threads_realtime, name_thread, thread_ids
+from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, name_thread, thread_ids
 from ..host.ring import FrameRing
 from ..plugins.base import Plugin
 from ..plugins.stems import VOCAL_SHARE_SCALE, StemControlled, StemControls
@@ -314,7 +314,8 @@ class LiveUNet(StemControlled, Plugin):
         self._priority_pending = False
         if rt:
             self.rt_status = make_realtime(RT_PRIORITY_UNET)
-            make_threads_realtime(self._pool_tids, RT_PRIORITY_UNET)
+            for tid in self._pool_tids:
+                make_realtime(RT_PRIORITY_UNET, tid)
         else:
             self.rt_status = BESIDE_ORDINARY_SERVER
 

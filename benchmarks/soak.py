@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
-import gc
 import json
 import os
 import shutil
@@ -52,6 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from live import cpu_name  # noqa: E402  (benchmarks/live.py)
 from rtsep.gui.priority import GUI_RT_PRIORITY  # noqa: E402  (no Qt: os only)
+from rtsep.host import realtime  # noqa: E402
 
 GVERB_CHAIN = 'lv2("http://plugin.org.uk/swh-plugins/gverb", roomsize=20, revtime=1.5), gain(-3)'
 BUILTIN_CHAIN = "reverb(room_size=0.5), gain(-3)"
@@ -250,10 +250,10 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                                 "rtsep_misses": rtsep_misses(host, win.readout.recent_load.late)[0],
                                 "server_xruns": [n - n0 for n, n0 in zip(xruns.counts(), xr0)],
                                 "rss_mb": round(rss, 1),
-                                # Python objects the cyclic GC tracks: it is off while streaming, so all
-                                # of them stay in generation 0 (O(1) to read): a count that climbs pass
+                                # Python objects the cyclic GC tracks (made since the stream started,
+                                # alive or not yet collected; O(1) to read): a count that climbs pass
                                 # after pass is objects kept (a cache, or cycles nobody collects)
-                                "gc_tracked": gc.get_count()[0]})
+                                "gc_tracked": host.interpreter.tracked})
                 print(f"  {name:9s} {samples[-1]}", file=sys.stderr, flush=True)
                 next_sample += SAMPLE_S
             if now >= t_end or win.errors or not host.running:
@@ -268,7 +268,7 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                     "rtsep_misses": samples[-1]["rtsep_misses"], "late_callbacks": win.readout.recent_load.late,
                     "server_xruns_driver": driver, "server_xruns_client": client,
                     "callback_pct_p99": s.get("callback_pct_p99"), "callback_pct_max": s.get("callback_pct_max"),
-                    "score": s.get("score"), "ahead_s": s.get("ahead_s"),
+                    "score": s.get("score"), "ahead_s": s.get("ahead_s"), "gc": s.get("gc"),
                     "rss_start_mb": round(rss0, 1), "rss_first_song_end_mb": None if rss_first_end is None
                     else round(rss_first_end, 1), "rss_end_mb": round(rss_end, 1), "rss_max_mb": round(rss_max, 1),
                     "growth_mb": None if rss_first_end is None else round(rss_end - rss_first_end, 1),
@@ -349,6 +349,8 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                    f", first song ended at {r.get('first_song_end_s', '-')} s, fallback blocks {r['fallback_blocks']}, "
                    f"callback p99 {f(r['callback_pct_p99'])}% max {f(r['callback_pct_max'])}% of the block, "
                    f"GUI {r['gui'].get('fps_mean')} fps (min {r['gui'].get('fps_min')}), score {r.get('score')}"
+                   + (f", garbage collections {r['gc']['collections']} (longest {r['gc']['max_ms']} ms, "
+                      f"{r['gc']['collected_objects']} objects freed)" if r.get("gc") else "")
                    + (f", errors: {r['errors']}" if r["errors"] else "")
                    + (" (STOPPED EARLY)" if r["stopped_early"] else ""))
     if ev is not None:
@@ -396,6 +398,9 @@ def main(argv=None) -> int:
                     help=f"the GUI thread's SCHED_FIFO priority beside a real-time server (0: normal; default "
                          f"{GUI_RT_PRIORITY}, rtsep gui's)")
     ap.add_argument("--runs", default="evening,bypassed", help="which runs, in order (default both)")
+    ap.add_argument("--gc-every", type=float, default=None,
+                    help="seconds between the stream's garbage collections (default: the host's, "
+                    f"{realtime.GC_INTERVAL_S:g}; 0 = none, as before 2026-12-03)")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--out", default="benchmarks/results/soak.txt", help="write the table here too")
     args = ap.parse_args(argv)
@@ -403,6 +408,8 @@ def main(argv=None) -> int:
     if args.minutes <= 0 or args.song_seconds < 2 or not runs or any(r not in ("evening", "bypassed") for r in runs):
         ap.error("--minutes must be > 0, --song-seconds >= 2 and --runs a list of evening, bypassed")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if args.gc_every is not None:
+        realtime.GC_INTERVAL_S = max(0.0, args.gc_every)  # read when each host is built
     from rtsep.host.jack import have_jackd
     from rtsep.host.realtime import one_line
 

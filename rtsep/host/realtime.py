@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import threading
+import time
 
 RT_PRIORITY_CALLBACK = 60
 RT_PRIORITY_WORKER = 50
@@ -21,6 +22,8 @@ SWITCH_INTERVAL_S = 0.00025
 # glibc's M_MMAP_THRESHOLD while streaming: blocks at least this big get mappings of their own.
 MMAP_THRESHOLD_BYTES = 1 << 20
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+# While streaming, the cyclic GC runs only on a thread of its own, this often (see StreamingInterpreter).
+GC_INTERVAL_S = 20.0
 
 
 # make_realtime's status for a thread the audio server had made real-time itself, and a stream's
@@ -150,12 +153,29 @@ def one_line(exc: BaseException) -> str:
 class StreamingInterpreter:
     """While streaming: the cyclic GC frozen and off, the thread switch interval short, and
     glibc's mmap threshold fixed (:func:`fix_mmap_threshold`; left so after ``leave()``).
-    ``enter()``/``leave()`` are idempotent pairs."""
+    ``enter()``/``leave()`` are idempotent pairs.
 
-    def __init__(self):
+    Why the GC is off: an automatic collection runs in whichever thread allocates past the
+    threshold, the audio callback included, and a full one walks every object. Why it still
+    runs: an evening streams for hours, and reference cycles made meanwhile (per-song threads,
+    queues, futures, exceptions) would otherwise never be freed. So a thread of its own
+    (``rtsep-gc``) collects every ``collect_every_s`` (0: never). The objects alive at
+    ``enter()`` are frozen (the permanent generation, never visited), so each collection walks
+    only what streaming made and still holds: ``collect_max_ms`` says what that cost (the
+    callback waits for the interpreter lock that long at most).
+    """
+
+    def __init__(self, collect_every_s: float | None = None):
         self.active = False
+        self.collect_every_s = GC_INTERVAL_S if collect_every_s is None else float(collect_every_s)
+        self.collections = 0
+        self.collected_objects = 0   # unreachable objects found, over all collections
+        self.collect_max_ms = 0.0
+        self.survivors = 0           # objects the last collection kept (not frozen ones)
         self._gc_was_enabled = True
         self._switch = sys.getswitchinterval()
+        self._stop = threading.Event()
+        self._collector: threading.Thread | None = None
 
     def enter(self) -> None:
         if self.active:
@@ -164,14 +184,49 @@ class StreamingInterpreter:
         gc.collect()
         gc.freeze()
         gc.disable()
+        self.survivors = 0
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         fix_mmap_threshold()
         self.active = True
+        if self.collect_every_s > 0:
+            self._stop.clear()
+            self._collector = threading.Thread(target=self._collect_loop, name="rtsep-gc", daemon=True)
+            self._collector.start()
+
+    def collect(self) -> int:
+        """One collection of the objects made since ``enter()``; returns how many were unreachable."""
+        t0 = time.perf_counter()
+        found = gc.collect()
+        ms = (time.perf_counter() - t0) * 1e3
+        self.survivors = len(gc.get_objects(generation=2))  # a full collection leaves all there
+        self.collections += 1
+        self.collected_objects += found
+        self.collect_max_ms = max(self.collect_max_ms, ms)
+        return found
+
+    def _collect_loop(self) -> None:
+        while not self._stop.wait(self.collect_every_s):
+            self.collect()
+
+    @property
+    def tracked(self) -> int:
+        """Objects made since ``enter()`` that the GC tracks, alive or cyclic garbage (O(1): the
+        last collection's survivors plus the net count made since)."""
+        return self.survivors + gc.get_count()[0]
+
+    def summary(self) -> dict:
+        """The collections while streaming, for the ``--json``."""
+        return {"collections": self.collections, "collected_objects": self.collected_objects,
+                "max_ms": round(self.collect_max_ms, 2), "tracked": self.tracked}
 
     def leave(self) -> None:
         if not self.active:
             return
+        self._stop.set()
+        t, self._collector = self._collector, None
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=5.0)
         sys.setswitchinterval(self._switch)
         gc.unfreeze()
         if self._gc_was_enabled:

@@ -27,7 +27,8 @@ def summary(host, skip: int = 8) -> dict:
     s = host.stats.summary(skip=skip)
     s.update({"sample_rate": host.sample_rate, "blocksize": host.blocksize, "mode": host.mode,
               "engine": host.engine.name, "worker": host.worker, "latency": host.latency(),
-              "notes": host.notes, "realtime": dict(host.rt_status, worker=host.engine.rt_status)})
+              "notes": host.notes, "realtime": dict(host.rt_status, worker=host.engine.rt_status),
+              "gc": host.interpreter.summary()})
     if host.ahead is not None:
         a = host.ahead
         s.update({"ahead_s": None if a.min_ahead_s is None else round(a.min_ahead_s, 3),

@@ -204,7 +204,7 @@ class LiveHost(StemControlled):
         self.taps = Taps(rate, C, seconds=taps_seconds)
         self._stream = None
         self._running = False
-        self._interp = StreamingInterpreter()
+        self.interpreter = StreamingInterpreter()
         self.jack_ports = {"in": [], "out": []}  # this stream's JACK ports, once open
         self.abandoned = False  # a stream PortAudio could not close (audio server gone)
         self._error: BaseException | None = None  # parked by the callback
@@ -353,7 +353,7 @@ class LiveHost(StemControlled):
             self.mic.reset()
         if self.karaoke is not None:
             self.karaoke.start(self.source.position, self._singer_delay_samples())
-        self._interp.enter()
+        self.interpreter.enter()
         self._running = True
         try:
             audio.start_stream(self._stream)  # bounded: JACK's start waits on the server
@@ -377,7 +377,7 @@ class LiveHost(StemControlled):
         self.engine.stop()
         if self.karaoke is not None:
             self.karaoke.stop()
-        self._interp.leave()
+        self.interpreter.leave()
         self._running = False
 
     def close(self) -> None:

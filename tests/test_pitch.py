@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import SHARED_DATA, assert_one_line_error, run_cli
-from rtsep.pitch import (Melody, MelodyProcess, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
+from rtsep.pitch import (Melody, MelodyProcess, MelodyServer, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
                          read_melody_csv, reference_melody, song_melody, write_melody_csv)
 
 SR = 16000
@@ -155,11 +155,37 @@ def test_melody_process_matches_the_tracker_and_reports_a_dead_child():
     want = reference_melody(x, 44100)
     assert len(got) == len(want) and np.allclose(got.f0_hz, want.f0_hz)
     dead = MelodyProcess(16000)
-    dead._proc.terminate()
+    dead.server._proc.terminate()
     with pytest.raises(PitchError, match="ended"):
         dead.finish(timeout=30)
     with pytest.raises(PitchError):
         dead.push(np.zeros(160, np.float32))
+
+
+def test_one_melody_server_tracks_interleaved_songs_and_forgets_dropped_ones():
+    # An evening's queue: one child for every song; songs overlap (the next one is tracked
+    # while the current one plays) and a skipped song is dropped half-way.
+    x = sung_phrase(44100)
+    with MelodyServer() as server:
+        a, b, skipped = server.track(44100), server.track(44100), server.track(44100)
+        pid = server._proc.pid
+        skipped.push(x[:4410])
+        for i in range(0, len(x), 4410):
+            a.push(x[i:i + 4410])
+            b.push(np.stack([x[i:i + 4410]] * 2, axis=1))
+        skipped.close()
+        assert skipped.done and not server._songs.get(skipped._song)
+        got_a, got_b = a.finish(timeout=120), b.finish(timeout=120)
+        assert server._proc.pid == pid and server.alive     # the same child all along
+        c = server.track(44100)                              # and it takes the next song
+        c.push(x)
+        got_c = c.finish(timeout=120)
+    want = reference_melody(x, 44100)
+    for got in (got_a, got_b, got_c):
+        assert len(got) == len(want) and np.allclose(got.f0_hz, want.f0_hz)
+    assert not server._proc.is_alive()
+    with pytest.raises(PitchError, match="closed"):
+        server.track(44100)
 
 
 def test_reference_melody_of_silence_and_bad_input():

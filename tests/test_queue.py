@@ -184,6 +184,7 @@ def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_serve
                     "--duration", "10", "--json"], jack_server, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "leaked" not in proc.stderr, proc.stderr  # the melody child's queues are closed, not left to exit
     notes = [ln for ln in proc.stderr.splitlines() if ln.startswith("rtsep: note: skipped")]
     assert len(notes) == 1 and "not-there.wav" in notes[0], proc.stderr
     s = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -11,7 +11,7 @@
   time the singer was singing to: the playhead minus the microphone's round trip.
 
 A queue of songs (:mod:`rtsep.host.evening`) gives each song its own vocal buffer, melody
-process and score (:meth:`begin_song`, :meth:`push_song_vocals`) and a ``where`` map from the
+(all on one child process, :class:`rtsep.pitch.worker.MelodyServer`) and score (:meth:`begin_song`, :meth:`push_song_vocals`) and a ``where`` map from the
 output's frames to ``(song, song frame, key)``: the singer is scored against the song and the
 song time being played when they sang, their pitch moved back by the key of that moment (so the
 score follows the key), and the readers show the song at the playhead, shifted by its key.
@@ -33,7 +33,18 @@ MELODY_CHUNK_S = 2.0   # vocals handed to the melody tracker this much at a time
 KARAOKE_NICE = 10
 
 
-def _melody_tracker(sample_rate: int):
+def _melody_server():
+    """A child process for an evening's melodies (``None``: compute them in this process)."""
+    try:
+        from ..pitch.worker import MelodyServer
+    except ImportError:
+        return None
+    return MelodyServer()
+
+
+def _melody_tracker(sample_rate: int, server=None):
+    if server is not None:
+        return server.track(sample_rate)
     try:
         from ..pitch.worker import MelodyProcess
     except ImportError:  # in this process: may cost the audio callback its deadline
@@ -94,9 +105,6 @@ class _SongPitch:
         close = getattr(self.tracker, "close", None)
         if close is not None:
             close()
-        inbox = getattr(self.tracker, "_inbox", None)  # MelodyProcess's queue to its child
-        if inbox is not None:  # chunks the ended child will never read must not hold up exit
-            inbox.cancel_join_thread()
 
 
 class Karaoke:
@@ -118,18 +126,15 @@ class Karaoke:
         self._songs: dict[int, _SongPitch] = {}
         self._where = where
         self._now = now
-        self._spawner = None
+        self._server = None
         if song_frames is not None:
             self.song_frames = int(song_frames)
             self._songs[0] = _SongPitch(self.sample_rate, song_frames)
         else:
-            # A queue's melody processes are started from this thread, made here (a thread's
-            # niceness is its creator's): the separation thread that asks for them runs at nice
-            # 10, and pYIN at nice 10 fell behind the playhead on a busy machine.
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._spawner = ThreadPoolExecutor(1, thread_name_prefix="rtsep-melody-spawn")
-            self._spawner.submit(int).result()  # its thread, now
+            # One child process tracks every song of the queue, started here, at this thread's
+            # priority (a process inherits its creator's): the separation thread that begins the
+            # songs runs at SCHED_IDLE, and pYIN at nice 10 fell behind the playhead on a busy machine.
+            self._server = _melody_server()
         self._singer = ValueRing(1 << 14, 3)  # (song_time_s, f0_hz at the song's key, song) per estimate
         self._tracker = None
         self._origin = 0
@@ -162,8 +167,7 @@ class Karaoke:
     def begin_song(self, index: int, frames: int) -> None:
         """A queue's song ``index`` of ``frames`` frames is about to be separated."""
         old = self._songs.get(index)
-        tracker = None if self._spawner is None else self._spawner.submit(_melody_tracker, self.sample_rate).result()
-        self._songs[index] = _SongPitch(self.sample_rate, frames, tracker)
+        self._songs[index] = _SongPitch(self.sample_rate, frames, _melody_tracker(self.sample_rate, self._server))
         if old is not None:
             old.close()
 
@@ -214,8 +218,8 @@ class Karaoke:
         self.stop()
         for song in list(self._songs.values()):
             song.close()
-        if self._spawner is not None:
-            self._spawner.shutdown(wait=False)
+        if self._server is not None:
+            self._server.close()
 
     # --- reader API ----------------------------------------------------------------------------
     def melody(self) -> tuple[np.ndarray, np.ndarray]:

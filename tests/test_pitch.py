@@ -188,6 +188,34 @@ def test_one_melody_server_tracks_interleaved_songs_and_forgets_dropped_ones():
         server.track(44100)
 
 
+def test_a_melody_child_started_from_a_realtime_thread_runs_at_normal_priority():
+    # The GUI thread is SCHED_FIFO beside a real-time server, and a queue built from it (a device
+    # change) starts the melody child, which would inherit that: pYIN above every ordinary thread.
+    import os
+    import threading
+    import time
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pytest.skip("SCHED_FIFO not permitted here")
+    box = {}
+
+    def start():
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        box["server"] = MelodyServer()
+
+    t = threading.Thread(target=start)
+    t.start()
+    t.join()
+    with box["server"] as server:
+        deadline = time.monotonic() + 60
+        while os.sched_getscheduler(server._proc.pid) != os.SCHED_OTHER and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.sched_getscheduler(server._proc.pid) == os.SCHED_OTHER
+
+
 def test_reference_melody_of_silence_and_bad_input():
     assert reference_melody(np.zeros((16000, 2), np.float32), SR).voiced_share() == 0.0
     noisy = sung_phrase()

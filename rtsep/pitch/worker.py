@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
+import os
 import queue
 import threading
 
@@ -34,11 +35,22 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _ordinary_policy() -> None:
+    """A child inherits its creator's scheduling: one started from a real-time thread (the GUI's,
+    beside a real-time server) would run pYIN above every ordinary thread. Back to normal."""
+    try:
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux, or not allowed: it stays as it is
+        pass
+
+
 def _serve(inbox, outbox) -> None:
     """Child process. In: ``(song, "begin", (rate, hop_s, kwargs))``, ``(song, "chunk", samples)``,
     ``(song, "finish", None)``, ``(song, "drop", None)``; ``None`` = exit. Out: ``(song, "frames",
     f0_hz)``, ``(song, "done", None)``, ``(song, "error", text)``: a song's failure ends that
     song only."""
+    _ordinary_policy()
     trackers: dict[int, MelodyTracker] = {}
     outbox.put((None, "ready", None))
     while True:

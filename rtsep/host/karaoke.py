@@ -10,11 +10,12 @@
   scores each estimate against the reference (:class:`rtsep.pitch.Scorer`) at the song
   time the singer was singing to: the playhead minus the microphone's round trip.
 
-A queue of songs (:mod:`rtsep.host.evening`) gives each song its own vocal buffer, melody
-(all on one child process, :class:`rtsep.pitch.worker.MelodyServer`) and score (:meth:`begin_song`, :meth:`push_song_vocals`) and a ``where`` map from the
-output's frames to ``(song, song frame, key)``: the singer is scored against the song and the
-song time being played when they sang, their pitch moved back by the key of that moment (so the
-score follows the key), and the readers show the song at the playhead, shifted by its key.
+A queue of songs (:mod:`rtsep.host.evening`) gives each song its own vocal buffer, melody (all
+on one child process, :class:`rtsep.pitch.worker.MelodyServer`) and score (:meth:`begin_song`,
+:meth:`push_song_vocals`) and a ``where`` map from the output's frames to ``(song, song frame,
+key)``: the singer is scored against the song and the song time being played when they sang,
+their pitch moved back by the key of that moment (so the score follows the key), and the readers
+show the song at the playhead, shifted by its key.
 
 API for a GUI (any thread): :meth:`melody`, :meth:`singer_track`, :attr:`score`.
 """

@@ -118,3 +118,16 @@ def assert_one_line_error(proc: subprocess.CompletedProcess) -> str:
     errors = [ln for ln in lines if ln.startswith("rtsep: error:")]
     assert len(errors) >= 1, proc.stderr
     return errors[0]
+
+
+def fifo_allowed() -> bool:
+    """Whether a thread may take SCHED_FIFO here (asked on a thread that then ends)."""
+    import threading
+
+    from rtsep.host.realtime import make_realtime
+
+    status = []
+    t = threading.Thread(target=lambda: status.append(make_realtime(1)))
+    t.start()
+    t.join()
+    return status[0].startswith("SCHED_FIFO")

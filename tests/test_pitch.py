@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SHARED_DATA, assert_one_line_error, run_cli
+from conftest import SHARED_DATA, assert_one_line_error, fifo_allowed, run_cli
 from rtsep.pitch import (Melody, MelodyProcess, MelodyServer, MelodyTracker, PitchError, Scorer, StreamingPitch, cents_error_folded,
                          read_melody_csv, reference_melody, song_melody, write_melody_csv)
 
@@ -195,15 +195,14 @@ def test_a_melody_child_started_from_a_realtime_thread_runs_at_normal_priority()
     import threading
     import time
 
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (AttributeError, OSError):
+    from rtsep.host.realtime import make_realtime
+
+    if not fifo_allowed():
         pytest.skip("SCHED_FIFO not permitted here")
     box = {}
 
     def start():
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        assert make_realtime(1).startswith("SCHED_FIFO")
         box["server"] = MelodyServer()
 
     t = threading.Thread(target=start)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import fifo_allowed
 from rtsep.errors import RtsepError
 from rtsep.latency_budget import choose, parse_budget, separator_for_latency
 from rtsep.unet.ladder import points
@@ -217,19 +218,6 @@ def test_audio_path_allocates_nothing(s4):
     assert peak < 1024, f"{peak} bytes allocated in 300 blocks"
 
 
-def _fifo_allowed() -> bool:
-    """Whether a thread may take SCHED_FIFO here (asked on a thread that then ends)."""
-    import threading
-
-    from rtsep.host.realtime import make_realtime
-
-    status = []
-    t = threading.Thread(target=lambda: status.append(make_realtime(1)))
-    t.start()
-    t.join()
-    return status[0].startswith("SCHED_FIFO")
-
-
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("server_rt", [True, False])
 def test_worker_goes_realtime_only_beside_a_realtime_server(s4, server_rt):
@@ -241,7 +229,7 @@ def test_worker_goes_realtime_only_beside_a_realtime_server(s4, server_rt):
     from rtsep.host.realtime import BESIDE_ORDINARY_SERVER
     from rtsep.unet.live import RT_PRIORITY_UNET
 
-    if server_rt and not _fifo_allowed():
+    if server_rt and not fifo_allowed():
         pytest.skip("this OS does not allow SCHED_FIFO here")
     word = [None]  # before the first callback
     sep = LiveUNet(s4, 44100, 2, blocking=False, server_realtime=lambda: word[0])

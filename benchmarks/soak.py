@@ -411,7 +411,7 @@ def main(argv=None) -> int:
     if args.gc_every is not None:
         realtime.GC_INTERVAL_S = max(0.0, args.gc_every)  # read when each host is built
     from rtsep.host.jack import have_jackd
-    from rtsep.host.realtime import one_line
+    from rtsep.errors import one_line
 
     if not have_jackd():
         print("rtsep: error: jackd is not installed (apt-get install jackd2): nothing to measure", file=sys.stderr)

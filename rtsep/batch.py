@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .errors import RtsepError
+from .errors import RtsepError, one_line
 from .filemode import STEMS, FileSeparator, output_paths
 
 # A task whose worker dies is run again this many times before its file counts as failed.
@@ -133,14 +133,8 @@ def remove_stale_temp_files(path: str | os.PathLike, spec: JobSpec) -> int:
     return len(stale)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's message, at most 200 characters."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _one_line(exc: BaseException, path: str) -> str:
-    text = first_line(exc) if str(exc).strip() else ""
+def _path_line(exc: BaseException, path: str) -> str:
+    text = one_line(exc) if str(exc).strip() else ""
     if not isinstance(exc, RtsepError):
         text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return text if path in text else f"{path}: {text}"
@@ -171,7 +165,7 @@ def separate_file(path: str, spec: JobSpec) -> FileOutcome:
             from .plot import plot_separation
             plot_separation(path, outs, res, Path(spec.outdir) / Path(path).stem / "spectrograms.png")
     except Exception as exc:  # any failure of one file is that file's, reported in one line
-        return FileOutcome(path, "failed", compute_s=time.perf_counter() - t0, error=_one_line(exc, path),
+        return FileOutcome(path, "failed", compute_s=time.perf_counter() - t0, error=_path_line(exc, path),
                            host=host, stale_temp_files=stale)
     return FileOutcome(path, "done", audio_s=float(res.extra["duration_s"]), compute_s=time.perf_counter() - t0,
                        outputs=[str(p) for p in written.values()], nonfinite_samples=res.nonfinite_samples,

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import RtsepError
+from .errors import RtsepError, one_line
 
 # Each module exposes ``add_parser(subparsers)`` and ``run(args) -> int``.
 COMMANDS = ("separate", "info", "demo", "devices", "live", "latency", "gui", "plugins", "process", "melody")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # last resort: still one line, never a traceback
         if args.debug:
             raise
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        msg = one_line(exc) if str(exc).strip() else ""
         print(f"rtsep: error: {type(exc).__name__}: {msg} (run with --debug for details){_audio_note()}",
               file=sys.stderr)
         return 1

@@ -15,3 +15,10 @@ class AudioFileError(RtsepError):
 
 class DeviceError(RtsepError):
     """An audio device or the audio library is missing or failed."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, at most ``limit`` characters; the error's type name
+    when the message is empty (``str(exc).splitlines()[0]`` alone fails on an empty one)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__

@@ -16,8 +16,8 @@ import logging
 import socket
 from collections.abc import Iterator
 
-from ..batch import MAX_RETRIES, FileOutcome, JobSpec, first_line, lost_file, separate_file
-from ..errors import RtsepError
+from ..batch import MAX_RETRIES, FileOutcome, JobSpec, lost_file, separate_file
+from ..errors import RtsepError, one_line
 
 
 def import_ray():
@@ -40,7 +40,7 @@ def _gcs_address(address: str) -> str:
     try:
         return canonicalize_bootstrap_address_or_die("auto")
     except Exception as exc:  # ConnectionError: no cluster, or several, on this machine
-        raise RtsepError(f"cannot connect to the Ray cluster at 'auto': {first_line(exc)}") from None
+        raise RtsepError(f"cannot connect to the Ray cluster at 'auto': {one_line(exc)}") from None
 
 
 def check_reachable(address: str, timeout_s: float = 10.0) -> None:
@@ -62,8 +62,8 @@ def _cluster_failure(exc: BaseException, retries: int) -> str:
     task could not even start there (e.g. rtsep missing on a node: the cause's message)."""
     cause = getattr(exc, "cause", None)  # RayTaskError: what was raised on the worker
     if cause is not None:
-        return f"the cluster could not run it ({type(cause).__name__}: {first_line(cause)})"
-    return f"lost on the cluster after {retries} retries ({type(exc).__name__}: {first_line(exc)})"
+        return f"the cluster could not run it ({type(cause).__name__}: {one_line(cause)})"
+    return f"lost on the cluster after {retries} retries ({type(exc).__name__}: {one_line(exc)})"
 
 
 class RayBackend:
@@ -96,7 +96,7 @@ class RayBackend:
             try:
                 ray.init(address=self.address, logging_level=logging.WARNING, log_to_driver=False)
             except Exception as exc:  # ConnectionError, ValueError, RuntimeError... depending on the address
-                raise RtsepError(f"cannot connect to the Ray cluster at {self.address!r}: {first_line(exc)}") from None
+                raise RtsepError(f"cannot connect to the Ray cluster at {self.address!r}: {one_line(exc)}") from None
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:
             raise RtsepError(f"the Ray cluster at {self.address!r} has no CPUs to run tasks on")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import one_line
+
 
 def add_parser(sub):
     p = sub.add_parser("latency", help="measure the round-trip latency through a loopback",
@@ -36,7 +38,7 @@ def chain_latency(rate: int, blocksize: int, model=None, inline: bool = False) -
         sep = Separator(model, sample_rate=rate, channels=1, max_block=max(blocksize, 1024))
         alg = int(sep.latency_samples)
     except Exception as exc:  # report, don't fail the measurement
-        return {"algorithmic_samples": None, "error": str(exc).splitlines()[0]}
+        return {"algorithmic_samples": None, "error": one_line(exc)}
     handoff = 0 if inline else blocksize + min(32, blocksize)
     return {"algorithmic_samples": alg, "algorithmic_ms": round(1000 * alg / rate, 3),
             "handoff_samples": handoff, "handoff_ms": round(1000 * handoff / rate, 3)}

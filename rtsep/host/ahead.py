@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..errors import RtsepError
+from ..errors import RtsepError, one_line
 from .mixer import StemMixer, vocal_activity
-from .realtime import lower_priority, one_line
+from .realtime import lower_priority
 
 PRODUCER_NICE = 10
 CHUNK_FRAMES = 8192

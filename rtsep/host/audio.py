@@ -20,7 +20,7 @@ import os
 import sys
 import threading
 
-from ..errors import DeviceError
+from ..errors import DeviceError, one_line
 
 START_TIMEOUT_S = 10.0  # Pa_StartStream (on JACK: until the server first runs the client)
 CLOSE_TIMEOUT_S = 2.0  # one stream's abort + close
@@ -44,7 +44,7 @@ def sd():
             import sounddevice  # initialises PortAudio
         except OSError as exc:  # sounddevice raises OSError when libportaudio is absent
             raise DeviceError("PortAudio not found: install the libportaudio2 package "
-                              f"(apt-get install libportaudio2) ({str(exc).strip().splitlines()[0]})") from None
+                              f"(apt-get install libportaudio2) ({one_line(exc)})") from None
         except ImportError:
             raise DeviceError("the sounddevice Python package is not installed (pip install sounddevice), "
                               "and it needs the libportaudio2 system package") from None
@@ -53,7 +53,7 @@ def sd():
         try:
             _sd._initialize()
         except Exception as exc:
-            raise DeviceError(f"cannot initialise PortAudio: {_first_line(exc)}") from None
+            raise DeviceError(f"cannot initialise PortAudio: {one_line(exc)}") from None
         _note_jack_server()
     return _sd
 
@@ -196,7 +196,7 @@ def list_devices() -> list[dict]:
     try:
         devs = s.query_devices()
     except Exception as exc:
-        raise DeviceError(f"cannot list audio devices: {_first_line(exc)}") from None
+        raise DeviceError(f"cannot list audio devices: {one_line(exc)}") from None
     for d in devs:
         out.append({
             "index": d["index"], "name": d["name"], "hostapi": hostapi_name(d["hostapi"]),
@@ -206,11 +206,6 @@ def list_devices() -> list[dict]:
             "default_low_output_latency": d["default_low_output_latency"],
         })
     return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def resolve_device(spec, kind: str) -> int:
@@ -312,7 +307,7 @@ def _rate_ok(out_dev, out_ch, in_dev, in_ch, rate) -> tuple[bool, str]:
             s.check_input_settings(device=in_dev, channels=in_ch, dtype="float32", samplerate=rate)
         return True, ""
     except Exception as exc:
-        return False, _first_line(exc)
+        return False, one_line(exc)
 
 
 def open_stream(output_device: int, input_device: int | None, rate: int, blocksize: int,
@@ -332,7 +327,7 @@ def open_stream(output_device: int, input_device: int | None, rate: int, blocksi
                               channels=channels, dtype="float32", callback=callback, latency=latency)
             lat = tuple(float(v) for v in stream.latency)
     except Exception as exc:
-        raise DeviceError(f"cannot open the audio stream: {_first_line(exc)}") from None
+        raise DeviceError(f"cannot open the audio stream: {one_line(exc)}") from None
     _open_streams.add(stream)
     ports = {"in": [], "out": []}
     if before is not None:
@@ -356,7 +351,7 @@ def start_stream(stream, timeout_s: float = START_TIMEOUT_S) -> None:
         raise DeviceError(f"cannot start the audio stream: the audio server did not answer within "
                           f"{timeout_s:.0f} s")
     if failed:
-        raise DeviceError(f"cannot start the audio stream: {_first_line(failed[0])}")
+        raise DeviceError(f"cannot start the audio stream: {one_line(failed[0])}")
 
 
 def close_stream(stream, timeout_s: float = CLOSE_TIMEOUT_S) -> bool:

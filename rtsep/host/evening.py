@@ -32,11 +32,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..errors import RtsepError
+from ..errors import RtsepError, one_line
 from .ahead import CHUNK_FRAMES, PRODUCER_NICE, AheadEngine, StemRing, default_stems, wait_for_stems
 from .keytempo import CHUNK_S, FIRST_CHUNK_S, ChunkRenderer
 from .queue import QueueSource, SongQueue
-from .realtime import idle_priority, lower_priority, one_line, release_free_memory
+from .realtime import idle_priority, lower_priority, release_free_memory
 from .source import FileSource
 
 MARGIN_S = 0.6          # a change re-renders from this far ahead of where the playhead was when asked,

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ..errors import DeviceError
+from ..errors import DeviceError, one_line
 
 PORTAUDIO_CLIENT = "PortAudio"
 
@@ -28,7 +28,7 @@ def jack_module():
     try:
         import jack
     except Exception as exc:  # OSError: libjack missing
-        raise DeviceError(f"the JACK client library is not available ({str(exc).splitlines()[0]}); "
+        raise DeviceError(f"the JACK client library is not available ({one_line(exc)}); "
                           "install jackd2 / libjack-jackd2-0 and the JACK-Client package") from None
     return jack
 

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from ..errors import DeviceError, RtsepError
+from ..errors import DeviceError, RtsepError, one_line
 from . import audio
 
 
@@ -114,7 +114,7 @@ def measure(input_device=None, output_device=None, blocksize: int = 256, repeat:
         stream = sd.Stream(device=(in_dev, out_dev), samplerate=rate, blocksize=blocksize,
                            channels=(1, 1), dtype="float32", callback=player, latency="low")
     except Exception as exc:
-        raise DeviceError(f"cannot open the audio stream: {str(exc).strip().splitlines()[0]}") from None
+        raise DeviceError(f"cannot open the audio stream: {one_line(exc)}") from None
     dev_in, dev_out = (float(v) for v in stream.latency)
     jack_info = {}
     try:

@@ -145,11 +145,6 @@ def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, int(nbytes)))
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class StreamingInterpreter:
     """While streaming: the cyclic GC frozen and off, the thread switch interval short, and
     glibc's mmap threshold fixed (:func:`fix_mmap_threshold`; left so after ``leave()``).

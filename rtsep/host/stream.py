@@ -33,13 +33,12 @@ from functools import partial
 
 import numpy as np
 
-from ..errors import DeviceError, RtsepError
+from ..errors import DeviceError, RtsepError, one_line
 from ..plugins.base import Plugin
 from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
-from .realtime import (NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, audio_server_realtime, make_realtime,
-                       one_line)
+from .realtime import (NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, audio_server_realtime, make_realtime)
 from .queue import open_source
 from .source import FileSource
 from .stats import StreamStats

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, one_line
 
 # Read sample-exactly by libsndfile (PCM and lossless containers, exact frame counts).
 SNDFILE_EXTENSIONS = frozenset({"wav", "wave", "flac", "aiff", "aif", "aifc", "au", "snd", "caf", "w64", "rf64"})
@@ -40,8 +40,8 @@ AUDIO_EXTENSIONS = SNDFILE_EXTENSIONS | FFMPEG_EXTENSIONS
 
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message (FFmpeg's: its reason, without errno and path)."""
-    text = str(getattr(exc, "strerror", None) or exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    reason = getattr(exc, "strerror", None)
+    return one_line(OSError(reason) if reason else exc)
 
 
 # Float samples beyond this (80 dB over full scale) are damaged data, not sound (a flipped exponent

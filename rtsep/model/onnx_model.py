@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, one_line
 
 REQUIRED_META = ("sample_rate", "n_fft", "hop", "synthesis_len")
 # int8 dense layers (live host) against float32 on the load-time check's random spectra
@@ -105,8 +105,7 @@ def open_session(path: str, threads: int):
     try:
         return _session(path, threads)
     except Exception as exc:  # onnxruntime raises several types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {path}: {first[:200]}") from None
+        raise ModelError(f"cannot load model {path}: {one_line(exc)}") from None
 
 
 class MaskModel:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AudioFileError
+from ..errors import AudioFileError, one_line
 from .melody import Melody
 
 HEADER = "time_s,f0_hz"
@@ -47,7 +47,7 @@ def read_melody_csv(path: str | os.PathLike) -> Melody:
     except OSError as exc:
         raise AudioFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:
-        raise AudioFileError(f"{path}: malformed melody file ({str(exc).splitlines()[0]})") from None
+        raise AudioFileError(f"{path}: malformed melody file ({one_line(exc)})") from None
     if data.shape[0] < 2 or data.shape[1] != 2:
         raise AudioFileError(f"{path}: a melody file needs two columns and at least two frames")
     times, f0 = data[:, 0], data[:, 1]

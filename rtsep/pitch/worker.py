@@ -23,16 +23,12 @@ import threading
 
 import numpy as np
 
+from ..errors import one_line
 from .melody import Melody
 from .reference import ANALYSIS_RATE_HZ, MelodyTracker
 from .signal import PitchError, as_mono, check_rate
 
 JOIN_TIMEOUT_S = 5.0
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _ordinary_policy() -> None:
@@ -76,7 +72,7 @@ def _serve(inbox, outbox) -> None:
                 trackers.pop(song, None)
         except Exception as exc:  # reported to the parent as one line
             trackers.pop(song, None)
-            outbox.put((song, "error", f"melody tracker failed: {_one_line(exc)}"))
+            outbox.put((song, "error", f"melody tracker failed: {one_line(exc)}"))
 
 
 class MelodyServer:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RtsepError
+from ..errors import RtsepError, one_line
 from .base import Plugin
 
 NYQUIST = "nyquist"  # an upper bound of half the sample rate
@@ -73,11 +73,6 @@ def _pedalboard():
         raise PedalboardError(f"built-in effects and VST3 plugins need pedalboard (pip install pedalboard): {exc}") \
             from None
     return pedalboard
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def builtin_params(name: str) -> list[tuple[str, float]]:
@@ -133,7 +128,7 @@ class PedalboardPlugin(Plugin):
         try:
             got = effect.process(probe, float(self.sample_rate), reset=False).shape
         except Exception as exc:
-            raise PedalboardError(f"{self.name}: fails on a {self.channels}-channel stream: {_first_line(exc)}") from None
+            raise PedalboardError(f"{self.name}: fails on a {self.channels}-channel stream: {one_line(exc)}") from None
         if got != probe.shape:
             raise PedalboardError(f"{self.name}: returns {got[-1]} frames for {probe.shape[1]} (it buffers audio "
                                   "internally), so it cannot run in a stream")
@@ -152,7 +147,7 @@ class PedalboardPlugin(Plugin):
         try:
             setattr(self.effect, name, _check_number(f"{self.name}: {name}", value, lo, hi))
         except (TypeError, ValueError) as exc:
-            raise PedalboardError(f"{self.name}: {name}: {_first_line(exc)}") from None
+            raise PedalboardError(f"{self.name}: {name}: {one_line(exc)}") from None
 
     def reset(self) -> None:
         """pedalboard's reset, then ``max_block`` frames of silence. pedalboard prepares an
@@ -214,7 +209,7 @@ def builtin(name: str, sample_rate: int, channels: int, max_block: int = 8192, *
     try:
         effect = getattr(_pedalboard(), cls_name)(**values)
     except (TypeError, ValueError) as exc:
-        raise PedalboardError(f"{name}: {_first_line(exc)}") from None
+        raise PedalboardError(f"{name}: {one_line(exc)}") from None
     return PedalboardPlugin(effect, sample_rate, channels, max_block, name=name, ranges=bounds)
 
 
@@ -228,7 +223,7 @@ def vst3(path: str, sample_rate: int, channels: int, max_block: int = 8192, **pa
     try:
         effect = _pedalboard().VST3Plugin(str(p))
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError for unloadable bundles
-        raise PedalboardError(f"{path}: cannot load as a VST3 plugin: {_first_line(exc)}") from None
+        raise PedalboardError(f"{path}: cannot load as a VST3 plugin: {one_line(exc)}") from None
     known = effect.parameters
     for key, value in params.items():
         if key not in known:
@@ -236,7 +231,7 @@ def vst3(path: str, sample_rate: int, channels: int, max_block: int = 8192, **pa
         try:
             setattr(effect, key, value)
         except (TypeError, ValueError) as exc:
-            raise PedalboardError(f"{p.name}: {key}: {_first_line(exc)}") from None
+            raise PedalboardError(f"{p.name}: {key}: {one_line(exc)}") from None
     ranges = {k: (getattr(v, "min_value", None), getattr(v, "max_value", None)) for k, v in known.items()}
     return PedalboardPlugin(effect, sample_rate, channels, max_block, name=p.stem, ranges=ranges)
 

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import RtsepError
+from ..errors import RtsepError, one_line
 from . import pedal
 from .base import Plugin
 from .chain import Chain
@@ -242,14 +242,10 @@ def parse_chain(spec: str, sample_rate: int, channels: int, max_block: int = 819
         except ChainSpecError as exc:
             raise ChainSpecError(f"chain element {i} `{_short(call.text)}`: {exc}") from None
         except (RtsepError, ValueError) as exc:
-            raise ChainSpecError(f"chain element {i} `{_short(call.text)}`: {_first_line(exc)}") from None
+            raise ChainSpecError(f"chain element {i} `{_short(call.text)}`: {one_line(exc)}") from None
     return Chain(plugins)
 
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, one_line
 
 TIME_MULTIPLE = 64  # six stride-2 convolutions: T must divide by 2**6
 TIME_AXIS = "T"
@@ -103,5 +103,4 @@ def dynamic_session(path: str | os.PathLike, threads: int = 1, *, optimisation: 
     except ModelError:
         raise
     except Exception as exc:  # onnx / onnxruntime raise several types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"cannot load model {path} with a free time axis: {first[:200]}") from None
+        raise ModelError(f"cannot load model {path} with a free time axis: {one_line(exc)}") from None

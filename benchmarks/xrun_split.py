@@ -160,6 +160,9 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
         audio.terminate()
+    if args.json:  # the rows first: the table below is made from them
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
 
     print(f"xrun split: {args.repeats} rounds x {len(configs)} configs x {args.seconds:g} s, alternating; "
           f"JACK dummy backend (not real-time), {RATE} Hz, 128-frame periods; budget {args.latency}; "
@@ -184,9 +187,6 @@ def main(argv=None) -> int:
     print("per round, client late: " + "; ".join(
         f"{rep}: " + " ".join(f"{r['config']} {r['client_late']}" for r in rows if r["round"] == rep)
         for rep in range(args.repeats)))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
     return 0
 
 

@@ -219,6 +219,34 @@ def test_audio_path_allocates_nothing(s4):
 
 
 @pytest.mark.timeout(120)
+def test_audio_path_page_faults_nothing(s4):
+    """The rings and buffers the callback writes and reads are mapped when the processor is
+    built. Made by ``np.zeros``, the 4 MB input ring (a fresh mapping, for which numpy asks
+    huge pages) faulted in the audio thread at its 2 MB boundaries over the first lap, each
+    fault zeroing 2 MB there."""
+    import resource
+
+    from rtsep.host.realtime import fix_mmap_threshold
+
+    fix_mmap_threshold()  # as after any stream: buffers of 1 MB and more are fresh mappings
+    rate = 44100
+    c = choose(_budget_for(s4), rate)
+    sep = LiveUNet(s4, rate, 2, blocking=False, stream=c.stream, start_worker=False, max_block=1024)
+    x = _noise(0.01, rate)[:128]
+    out = np.zeros_like(x)
+    sep.process(x, out=out)  # the first call's own setup aside
+    blocks = sep._in.capacity // 128 + 64  # past one whole lap of the input ring
+    faults = 0
+    for _ in range(blocks):
+        f0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        sep.process(x, out=out)
+        faults += resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0
+        sep._in.read_count = sep._in.write_count  # the worker's part: keep the ring from filling
+    sep.close()
+    assert faults == 0, f"{faults} page faults in {blocks} blocks of the audio path"
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("server_rt", [True, False])
 def test_worker_goes_realtime_only_beside_a_realtime_server(s4, server_rt):
     """The live host's word on its server decides the worker's priority, for the worker and the

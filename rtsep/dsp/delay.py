@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .memory import resident_zeros
+
 
 @njit(nogil=True, cache=True)
 def _delay(block, n, out, ring, pos_arr, delay):
@@ -23,9 +25,9 @@ class DelayLine:
     def __init__(self, delay_samples: int, channels: int, max_block: int = 8192):
         self.delay_samples = int(delay_samples)
         size = 1 << int(self.delay_samples + max_block + 1).bit_length()
-        self._ring = np.zeros((size, channels), dtype=np.float32)
+        self._ring = resident_zeros((size, channels))  # audio thread: no page faults
         self._pos = np.zeros(1, dtype=np.int64)
-        self._out = np.zeros((max_block, channels), dtype=np.float32)
+        self._out = resident_zeros((max_block, channels))
 
     def process(self, block: np.ndarray) -> np.ndarray:
         n = block.shape[0]

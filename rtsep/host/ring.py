@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..dsp.memory import resident_zeros
+
 
 class FrameRing:
     """Float32 ``(frames, channels)`` stream ring.
@@ -30,7 +32,7 @@ class FrameRing:
         size = 1 << max(1, int(capacity - 1).bit_length())
         self.capacity = size
         self.channels = int(channels)
-        self._buf = np.zeros((size, self.channels), dtype=np.float32)
+        self._buf = resident_zeros((size, self.channels))  # the audio thread writes it: no page faults
         self._mask = size - 1
         self.write_count = 0  # frames ever written (published by the producer)
         self.read_count = 0   # frames ever consumed (published by the consumer)

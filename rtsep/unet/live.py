@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dsp.delay import DelayLine
+from ..dsp.memory import resident_zeros
 from ..host.realtime import BESIDE_ORDINARY_SERVER, make_realtime, name_thread, thread_ids
 from ..host.ring import FrameRing
 from ..plugins.base import Plugin
@@ -157,9 +158,10 @@ class LiveUNet(StemControlled, Plugin):
         self._ramp = self.controls.ramp()
         self._fade_step = 1.0 / max(1, int(fade_ms * 1e-3 * self.sample_rate))
         B, C = self.max_block, self.channels
-        self._out = np.zeros((B, C), np.float32)
-        self._vb = np.zeros((B, C), np.float32)
-        self._ab = np.zeros((B, C), np.float32)
+        # what the callback writes and reads, mapped now (resident_zeros: no page faults there)
+        self._out = resident_zeros((B, C))
+        self._vb = resident_zeros((B, C))
+        self._ab = resident_zeros((B, C))
         self._energy = np.zeros(2, np.float64)
         self._wet = np.ones(1, np.float64)
         self._dry = DelayLine(self._delay, C, B)
@@ -167,8 +169,8 @@ class LiveUNet(StemControlled, Plugin):
         # stems wait here from the worker's write to the callback's read: at most the allowance,
         # a worker chunk and a block when on time
         cap = 1 << int(self.allowance_samples + 2 * B + 2 * WORKER_CHUNK + 4 * self.step_samples).bit_length()
-        self._v_ring = np.zeros((cap, C), np.float32)
-        self._a_ring = np.zeros((cap, C), np.float32)
+        self._v_ring = resident_zeros((cap, C))
+        self._a_ring = resident_zeros((cap, C))
         self._wbuf = np.zeros((WORKER_CHUNK, C), np.float32)
         self._times = np.zeros(TIMES, np.float64)
         self._warm_up()

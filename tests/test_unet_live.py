@@ -243,7 +243,9 @@ def test_audio_path_page_faults_nothing(s4):
         faults += resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0
         sep._in.read_count = sep._in.write_count  # the worker's part: keep the ring from filling
     sep.close()
-    assert faults == 0, f"{faults} page faults in {blocks} blocks of the audio path"
+    # the rings unmapped: 513; a stray one or two (the interpreter's own allocator taking a new arena)
+    # came in a whole-suite run
+    assert faults <= 8, f"{faults} page faults in {blocks} blocks of the audio path"
 
 
 @pytest.mark.timeout(120)

@@ -165,7 +165,8 @@ class LiveUNet(StemControlled, Plugin):
         self._energy = np.zeros(2, np.float64)
         self._wet = np.ones(1, np.float64)
         self._dry = DelayLine(self._delay, C, B)
-        self._in = FrameRing(max(int(INPUT_RING_SECONDS * self.sample_rate), 4 * self.step_samples + 2 * B), C)
+        # the input ring's frames (the ring itself is made by _reset_state, fresh at each reset)
+        self._in_frames = max(int(INPUT_RING_SECONDS * self.sample_rate), 4 * self.step_samples + 2 * B)
         # stems wait here from the worker's write to the callback's read: at most the allowance,
         # a worker chunk and a block when on time
         cap = 1 << int(self.allowance_samples + 2 * B + 2 * WORKER_CHUNK + 4 * self.step_samples).bit_length()
@@ -225,7 +226,7 @@ class LiveUNet(StemControlled, Plugin):
         self._dry.process(z)
 
     def _reset_state(self) -> None:
-        self._in = FrameRing(self._in.capacity, self.channels)
+        self._in = FrameRing(self._in_frames, self.channels)
         self._in_pos = 0        # input frames the callback wrote (callback)
         self._in_done = 0       # input frames the worker has pushed through (worker)
         self._out_pos = 0       # output frames produced (callback)

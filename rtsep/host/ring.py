@@ -118,8 +118,8 @@ class ValueRing:
         size = 1 << max(1, int(capacity - 1).bit_length())
         self.capacity = size
         self.width = int(width)
-        self._buf = np.zeros((size, self.width), dtype=np.float64)
-        self._time = np.zeros(size, dtype=np.int64)
+        self._buf = resident_zeros((size, self.width), np.float64)  # audio thread: no page faults
+        self._time = resident_zeros(size, np.int64)
         self._mask = size - 1
         self.write_count = 0
         self.read_count = 0
@@ -163,9 +163,9 @@ class SlotRing:
     def __init__(self, slots: int, max_frames: int, channels: int):
         size = 1 << max(1, int(slots - 1).bit_length())
         self.slots = size
-        self._buf = np.zeros((size, max_frames, channels), dtype=np.float32)
-        self._frames = np.zeros(size, dtype=np.int64)
-        self._seq = np.zeros(size, dtype=np.int64)
+        self._buf = resident_zeros((size, max_frames, channels))  # audio thread: no page faults
+        self._frames = resident_zeros(size, np.int64)
+        self._seq = resident_zeros(size, np.int64)
         self._mask = size - 1
         self.write_count = 0
         self.read_count = 0

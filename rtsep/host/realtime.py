@@ -48,6 +48,17 @@ def make_realtime(priority: int, tid: int = 0) -> str:
         return f"normal priority ({type(exc).__name__})"
 
 
+def make_ordinary() -> bool:
+    """Give the calling thread normal scheduling (SCHED_OTHER, nice unchanged): a thread or
+    process started from a real-time thread inherits its policy. Whether it now is; never raises."""
+    try:
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def audio_server_realtime(callback_status: str) -> bool | None:
     """Whether the audio server (a real-time JACK, PipeWire, ALSA) had made the audio thread
     real-time itself, from the :func:`make_realtime` status of a stream's callback thread
@@ -145,10 +156,39 @@ def fix_mmap_threshold(nbytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, int(nbytes)))
 
 
+PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42  # Linux prctl options
+
+
+def huge_pages_disabled(disable: bool | None = None) -> bool | None:
+    """Linux: whether transparent huge pages are off for this whole process (``prctl``
+    ``PR_SET_THP_DISABLE``); with ``disable``, set it first. ``None`` where that is not
+    available. Returns the state before the call.
+
+    Why: numpy asks for huge pages for arrays of 4 MB and more (``MADV_HUGEPAGE``), and the
+    kernel's ``khugepaged`` then collapses those regions into huge pages, holding the process's
+    memory-map lock for writing meanwhile. An audio thread that takes any page fault then waits
+    for it: traced on a 2-core VM, a real-time callback blocked 7.3 ms in the kernel (state D)
+    until khugepaged woke it (a 250 % callback and a dropout). Off, khugepaged leaves the
+    process alone (the arrays keep their ordinary 4 kB pages)."""
+    libc = _glibc()
+    if libc is None:
+        return None
+    try:
+        before = libc.prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0)
+        if before < 0:
+            return None
+        if disable is not None:
+            libc.prctl(PR_SET_THP_DISABLE, int(bool(disable)), 0, 0, 0)
+        return bool(before)
+    except (AttributeError, OSError):
+        return None
+
+
 class StreamingInterpreter:
-    """While streaming: the cyclic GC frozen and off, the thread switch interval short, and
-    glibc's mmap threshold fixed (:func:`fix_mmap_threshold`; left so after ``leave()``).
-    ``enter()``/``leave()`` are idempotent pairs.
+    """While streaming: the cyclic GC frozen and off, the thread switch interval short,
+    glibc's mmap threshold fixed (:func:`fix_mmap_threshold`; left so after ``leave()``), and
+    transparent huge pages off for the process (:func:`huge_pages_disabled`; restored by
+    ``leave()``). ``enter()``/``leave()`` are idempotent pairs.
 
     Why the GC is off: an automatic collection runs in whichever thread allocates past the
     threshold, the audio callback included, and a full one walks every object. Why it still
@@ -169,6 +209,7 @@ class StreamingInterpreter:
         self.survivors = 0           # objects the last collection kept (not frozen ones)
         self._gc_was_enabled = True
         self._switch = sys.getswitchinterval()
+        self._thp_was_disabled: bool | None = None
         self._stop = threading.Event()
         self._collector: threading.Thread | None = None
 
@@ -183,6 +224,7 @@ class StreamingInterpreter:
         self._switch = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         fix_mmap_threshold()
+        self._thp_was_disabled = huge_pages_disabled(True)
         self.active = True
         if self.collect_every_s > 0:
             self._stop.clear()
@@ -223,6 +265,8 @@ class StreamingInterpreter:
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5.0)
         sys.setswitchinterval(self._switch)
+        if self._thp_was_disabled is not None:
+            huge_pages_disabled(self._thp_was_disabled)
         gc.unfreeze()
         if self._gc_was_enabled:
             gc.enable()

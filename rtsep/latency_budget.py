@@ -216,15 +216,14 @@ def choose(latency, sample_rate: int, channels: int = 2, *, threads: int = 2) ->
 def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode: str = "karaoke",
                           vocals_db: float = 0.0, accompaniment_db: float = 0.0, live: bool = False,
                           max_block: int = 8192, precision: str = "int8", model=None, threads: int = 2,
-                          choice: Choice | None = None, server_realtime=None):
+                          choice: Choice | None = None):
     """The separator plugin a latency budget picks (:func:`choose`), ready to stream.
 
     ``live=True`` builds it for an audio callback (the recurrent model one bound call per
     frame; the U-Net's worker never waited for: a late chunk is a deadline miss); ``False``
     (files, offline chains) makes the U-Net's ``process`` wait for its worker, so the output is
     what a live run outputs when the worker keeps up. ``model`` (recurrent only) overrides the
-    default model of ``low`` / ``quality``. ``server_realtime``: the live host's word on its audio
-    server, for the U-Net worker's priority (:class:`~rtsep.unet.live.LiveUNet`)."""
+    default model of ``low`` / ``quality``."""
     choice = choice or choose(latency, sample_rate, channels, threads=threads)
     if choice.is_unet:
         from .unet.live import LiveUNet
@@ -232,7 +231,7 @@ def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode:
         return LiveUNet(choice.point, sample_rate, channels, mode=mode, vocals_db=vocals_db,
                         accompaniment_db=accompaniment_db, max_block=max_block, blocking=not live,
                         stream=choice.stream, allowance_samples=choice.allowance_samples, budget=choice.budget.text,
-                        threads=choice.threads, server_realtime=server_realtime)
+                        threads=choice.threads)
     from .plugins.separator import Separator
 
     return Separator(model, sample_rate=sample_rate, channels=channels, mode=mode, vocals_db=vocals_db,
@@ -243,8 +242,7 @@ def separator_for_latency(latency, sample_rate: int, channels: int = 2, *, mode:
 def measure_load(choice: Choice, channels: int = 2, seconds: float = 1.0, blocksize: int = 128) -> dict:
     """The CPU the chosen separator needs on this machine, measured now (a short calibration).
 
-    U-Net: as the live worker runs it (a thread at SCHED_FIFO ``RT_PRIORITY_UNET`` where allowed,
-    with its own network session, so ONNX Runtime's threads share the priority), the network and
+    U-Net: as the live worker runs it (normal priority, its own network session), the network and
     transforms of a few steps (``StreamingUNet.push`` of one step of noise each, after the window
     has filled), as a share of the step's duration: it must stay well below 1 for the worker to
     keep up. Recurrent: ``seconds`` of noise through the live separator in ``blocksize``-frame
@@ -278,14 +276,13 @@ def measure_load(choice: Choice, channels: int = 2, seconds: float = 1.0, blocks
 
 
 def live_separator(point, sample_rate: int, channels: int, blocksize: int, *, stats=None, controls=None,
-                   model=None, method: str = "net", switchable: bool = False, server_realtime=None):
+                   model=None, method: str = "net", switchable: bool = False):
     """The live host's side: ``(recurrent operating point or None, LiveUNet or None, note)``.
 
     ``point`` "low" / "quality" / ``None`` passes through; a time budget picks (:func:`choose`):
     a recurrent model comes back as its operating point (the host builds it as ever), the
     streaming U-Net as a :class:`~rtsep.unet.live.LiveUNet` for the callback (its own worker:
-    the host runs it inline), with ``controls``' mode and gains, ``stats`` counting its misses and
-    ``server_realtime`` (a callable) telling its worker whether to go real-time."""
+    the host runs it inline), with ``controls``' mode and gains and ``stats`` counting its misses."""
     if point is None or not is_budget(point):
         return point, None, None
     if model is not None or method != "net" or switchable:
@@ -304,22 +301,18 @@ def live_separator(point, sample_rate: int, channels: int, blocksize: int, *, st
     sep = separator_for_latency(choice.budget, sample_rate, channels, mode=mode,
                                 vocals_db=0.0 if controls is None else controls.vocals_db,
                                 accompaniment_db=0.0 if controls is None else controls.accompaniment_db,
-                                live=True, max_block=max(blocksize, 1024), choice=choice,
-                                server_realtime=server_realtime)
+                                live=True, max_block=max(blocksize, 1024), choice=choice)
     sep.stats = stats
-    return None, sep, f"{note}; its worker thread: {sep.rt_status}, {sep.threads} network thread(s)"
+    return None, sep, f"{note}; its worker: {sep.rt_status}, {sep.threads} network thread(s)"
 
 
 def _time_steps(choice: Choice, channels: int, seconds: float, result: dict) -> None:
-    """:func:`measure_load`'s thread: the live worker's priority and session, then timed steps."""
+    """:func:`measure_load`'s thread: the live worker's session, then timed steps."""
     import numpy as np
 
-    from .host.realtime import make_realtime
-    from .unet.live import RT_PRIORITY_UNET
     from .unet.streaming import StreamingUNet
 
     try:
-        how = make_realtime(RT_PRIORITY_UNET)
         stream = StreamingUNet(choice.point, choice.sample_rate, channels, threads=choice.threads)
         step = int(stream.step_samples)
         x = (0.1 * np.random.default_rng(0).standard_normal((step, channels))).astype(np.float32)
@@ -334,7 +327,7 @@ def _time_steps(choice: Choice, channels: int, seconds: float, result: dict) -> 
         t = np.array(times)
         period = step / choice.sample_rate
         result.update({"method": f"measured now: {n_steps} steps of {step} samples after the window filled, "
-                                 f"as the live worker runs ({how})",
+                                 "as the live worker runs (normal priority)",
                        "step_ms": round(1000 * period, 2), "compute_ms_median": round(1000 * float(np.median(t)), 2),
                        "compute_ms_max": round(1000 * float(t.max()), 2),
                        "load": round(float(np.median(t)) / period, 3), "load_max": round(float(t.max()) / period, 3),

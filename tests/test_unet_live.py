@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import fifo_allowed
 from rtsep.errors import RtsepError
 from rtsep.latency_budget import choose, parse_budget, separator_for_latency
+from rtsep.unet import exchange as X
+from rtsep.unet import worker_process
 from rtsep.unet.ladder import points
 from rtsep.unet.live import LiveUNet
 from allocation import peak_allocated_bytes
@@ -235,13 +236,14 @@ def test_audio_path_page_faults_nothing(s4):
     x = _noise(0.01, rate)[:128]
     out = np.zeros_like(x)
     sep.process(x, out=out)  # the first call's own setup aside
-    blocks = sep._in.capacity // 128 + 64  # past one whole lap of the input ring
+    ex = sep._ex
+    blocks = ex.in_frames // 128 + 64  # past one whole lap of the input ring
     faults = 0
     for _ in range(blocks):
         f0 = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
         sep.process(x, out=out)
         faults += resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - f0
-        sep._in.read_count = sep._in.write_count  # the worker's part: keep the ring from filling
+        ex.counters[X.IN_READ] = ex.counters[X.IN_WRITTEN]  # the worker's part: keep the ring from filling
     sep.close()
     # the rings unmapped: 513; a stray one or two (the interpreter's own allocator taking a new arena)
     # came in a whole-suite run
@@ -249,45 +251,46 @@ def test_audio_path_page_faults_nothing(s4):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("server_rt", [True, False])
-def test_worker_goes_realtime_only_beside_a_realtime_server(s4, server_rt):
-    """The live host's word on its server decides the worker's priority, for the worker and the
-    network's own threads: SCHED_FIFO beside a real-time server, normal beside one that is not
-    (its clients' audio threads are ordinary: real-time network threads would hold them off)."""
+@pytest.mark.parametrize("kind", ["process", "thread"])
+def test_worker_stays_at_normal_priority_even_when_started_from_a_realtime_thread(s4, kind):
+    """The worker and the network's own threads run at normal priority (real-time network threads
+    on two cores preempted the host's lock holders: the callback waited for them), even when the
+    separator is made on a real-time thread, whose policy a new thread or process inherits."""
     import os
+    import threading
 
-    from rtsep.host.realtime import BESIDE_ORDINARY_SERVER
-    from rtsep.unet.live import RT_PRIORITY_UNET
+    from rtsep.host.realtime import make_realtime
 
-    if server_rt and not fifo_allowed():
-        pytest.skip("this OS does not allow SCHED_FIFO here")
-    word = [None]  # before the first callback
-    sep = LiveUNet(s4, 44100, 2, blocking=False, server_realtime=lambda: word[0])
+    if kind == "process" and not worker_process.available():
+        pytest.skip("this OS cannot share the worker's memory with a process (no memfd)")
+    made: list = []
+
+    def build():
+        made.append(make_realtime(10))
+        try:
+            made.append(LiveUNet(s4, 44100, 2, blocking=False, worker=kind))
+        except BaseException as exc:
+            made.append(exc)
+
+    t = threading.Thread(target=build)
+    t.start()
+    t.join(100)
+    status, sep = made
+    if isinstance(sep, BaseException):
+        raise sep
     try:
-        tids = {sep._thread.native_id} | sep._pool_tids
+        assert sep.worker_kind == kind and sep.rt_status.startswith("normal priority")
+        tids = sep.worker_tids()
         assert len(tids) >= 2, "the network's threads were not found"  # threads=2: one pool thread
-
-        def policies():
-            return {os.sched_getscheduler(t) for t in tids}
-
+        pid = os.getpid()
+        assert all(os.path.exists(f"/proc/{pid}/task/{t}") == (kind == "thread") for t in tids)
         x = _noise(0.5, 44100)
         out = np.zeros_like(x)
         for i in range(0, len(x), 1024):
             sep.process(x[i:i + 1024], out=out[i:i + 1024])
         time.sleep(0.3)
-        assert sep.rt_status.startswith("normal") and policies() == {os.SCHED_OTHER}
-        word[0] = server_rt
-        for i in range(0, len(x), 1024):
-            sep.process(x[i:i + 1024], out=out[i:i + 1024])
-        deadline = time.monotonic() + 10
-        while sep._priority_pending and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if server_rt:
-            assert sep.rt_status == f"SCHED_FIFO {RT_PRIORITY_UNET}"
-            assert policies() == {os.SCHED_FIFO}
-            assert {os.sched_getparam(t).sched_priority for t in tids} == {RT_PRIORITY_UNET}
-        else:
-            assert sep.rt_status == BESIDE_ORDINARY_SERVER and policies() == {os.SCHED_OTHER}
+        assert sep.pushes > 0
+        assert {os.sched_getscheduler(t) for t in tids} == {os.SCHED_OTHER}, status
     finally:
         sep.close()
 
@@ -401,7 +404,97 @@ def test_live_budget_on_jack_keeps_time_beside_a_passthrough_host(jack128, tmp_p
     assert s["engine"] == "chain" and not s["worker"]  # the U-Net's own worker; the callback only mixes
     assert s["latency"]["operating_point"] == "0.3s" and s["latency"]["algorithmic_samples"] >= 0.15 * LIVE_RATE
     assert any("streaming U-Net" in n for n in s["notes"]), s["notes"]
-    # this server is not real-time (jackd --no-realtime): the U-Net's threads must not be either
-    assert s["realtime"]["worker"] == "normal (audio server not real-time)", s["realtime"]
+    assert s["realtime"]["worker"].startswith("normal priority"), s["realtime"]
     assert abs(s["callbacks"] - LIVE_S * LIVE_RATE / 128) < 0.1 * LIVE_S * LIVE_RATE / 128, s
     assert all(attempts[-1]["ok"].values()), attempts
+
+
+# --- the worker as a process of its own -------------------------------------------------------
+
+def _keep_up(sep, x: np.ndarray, block: int = 1000) -> np.ndarray:
+    """A live (non-blocking) processor over ``x``, each block only once its worker has pushed all
+    input so far (a worker that keeps up, whatever this machine's load)."""
+    c = sep._ex.counters
+    y = np.zeros_like(x)
+    for i in range(0, len(x), block):
+        deadline = time.monotonic() + 30
+        while int(c[X.IN_DONE]) < sep._in_pos and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        sep.process(x[i:i + block], out=y[i:i + block])
+    return y
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not worker_process.available(), reason="no memfd: the worker is a thread here")
+def test_worker_process_output_equals_file_mode_and_resets(s4):
+    """A live processor's worker is a process of its own (its Python never holds the callback's
+    interpreter lock); when it keeps up its output is file mode's, delayed by the true delay,
+    again after a reset; it ends with ``close``."""
+    rate = 44100
+    c = choose(_budget_for(s4), rate)
+    sep = LiveUNet(s4, rate, 2, mode="karaoke", blocking=False, stream=c.stream, allowance_samples=c.allowance_samples)
+    try:
+        assert sep.worker_kind == "process" and sep.unet is None
+        D = sep.latency_samples
+        x = _music(2.0, rate, seed=2)
+        x = np.concatenate([x, np.zeros((D, 2), np.float32)])
+        _, want = c.stream.separate(x[:-D])
+        y = _keep_up(sep, x)
+        np.testing.assert_allclose(y[D:], want, atol=1e-6, rtol=0)
+        assert not y[:D].any() and sep.deadline_misses == 0 and sep.error is None
+        load = sep.compute_load()
+        assert load["worker"] == "process" and load["pushes"] > 0 and 0 < load["busy_share"]
+        sep.reset()
+        np.testing.assert_allclose(_keep_up(sep, x, 777)[D:], want, atol=1e-6, rtol=0)
+        proc = sep._worker._proc
+    finally:
+        sep.close()
+    assert proc.poll() is not None  # ended, and reaped
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not worker_process.available(), reason="no memfd: the worker is a thread here")
+def test_worker_process_ends_with_its_host_and_reports_a_broken_model(s4, tmp_path):
+    """A host killed outright leaves no worker behind (the wake-up pipe's end closes); a broken
+    model file is one line from the worker, and no process is left."""
+    import os
+    import signal
+
+    code = ("import sys, time\n"
+            "from rtsep.unet.ladder import points\n"
+            "from rtsep.unet.live import LiveUNet\n"
+            "p = next(p for p in points() if p.step_frames >= 4)\n"
+            "sep = LiveUNet(p, 44100, 2, blocking=False)\n"
+            "print(sep._worker._proc.pid, flush=True)\n"
+            "time.sleep(600)\n")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(host.stdout.readline())
+        assert os.path.exists(f"/proc/{child}")
+    finally:
+        host.send_signal(signal.SIGKILL)
+        host.wait()
+    deadline = time.monotonic() + 20
+    while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+        with open(f"/proc/{child}/stat") as fh:  # an orphan is reaped by init: a zombie counts as ended
+            if fh.read().split(") ", 1)[1].startswith("Z"):
+                break
+        time.sleep(0.1)
+    else:
+        assert not os.path.exists(f"/proc/{child}"), "the worker process outlived its host"
+
+    bad = tmp_path / "unet.onnx"
+    bad.write_bytes(b"not a model" * 100)
+    before = set(os.listdir("/proc"))
+    with pytest.raises(RtsepError) as e:
+        LiveUNet(s4, 44100, 2, blocking=False, model=str(bad))
+    assert "worker process failed" in str(e.value) and "\n" not in str(e.value)
+    assert not [d for d in set(os.listdir("/proc")) - before if d.isdigit() and _is_worker(d)]
+
+
+def _is_worker(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"rtsep.unet.worker_process" in fh.read()
+    except OSError:
+        return False

@@ -29,7 +29,6 @@ interpreter's thread switch interval is short (:mod:`.realtime`).
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import numpy as np
 
@@ -38,7 +37,7 @@ from ..plugins.base import Plugin
 from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import StemControlled, StemControls
 from . import audio, report
-from .realtime import (NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, audio_server_realtime, make_realtime)
+from .realtime import (NOT_STARTED, RT_PRIORITY_CALLBACK, StreamingInterpreter, make_realtime)
 from .queue import open_source
 from .source import FileSource
 from .stats import StreamStats
@@ -46,11 +45,6 @@ from .taps import Taps
 
 STOP_TIMEOUT_S = 2.0
 RECURRENT_MODELS = ("low", "quality")
-
-
-def _server_realtime(rt_status: dict) -> bool | None:
-    """A worker's question to the host (the status dict, not the host: no reference cycle)."""
-    return audio_server_realtime(rt_status["callback"])
 
 
 class LiveHost(StemControlled):
@@ -172,13 +166,12 @@ class LiveHost(StemControlled):
                 point = operating_point or ("quality" if self.source is not None and not self.notes_too_slow
                                             else "low")
                 # a time budget (--latency 0.3s): a recurrent point, or the streaming U-Net, which
-                # has its own worker thread (the callback only mixes its stems: run it inline)
+                # has its own worker (the callback only mixes its stems: run it inline)
                 from ..latency_budget import live_separator
 
                 point, sep, note = live_separator(point, rate, self.channels, self.blocksize, stats=self.stats,
                                                   controls=self.controls, model=model, method=method,
-                                                  switchable=switchable,
-                                                  server_realtime=partial(_server_realtime, self.rt_status))
+                                                  switchable=switchable)
                 if note:
                     self.notes.append(note)
                 if sep is not None:

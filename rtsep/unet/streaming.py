@@ -186,15 +186,13 @@ class StreamingUNet(PairedChannels):
         self._init_channels(channels)
         self._core = _Core(point, len(self._wide), self.session, self.full_band)
         self.resampled = self.sample_rate != MODEL_RATE
-        at_input = point.delay_samples_44k * self.sample_rate / MODEL_RATE
-        self.latency_samples = point.delay_samples_44k if not self.resampled else \
-            math.ceil(at_input) + _resampler_lag(self.sample_rate, len(self._wide))
+        self.latency_samples, _ = stream_delays(point, self.sample_rate, self.channels)
         self.reset()
 
     @property
     def step_samples(self) -> int:
         """Input samples per network call (rounded at rates other than 44.1 kHz)."""
-        return round(self.point.step_frames * HOP * self.sample_rate / MODEL_RATE)
+        return stream_delays(self.point, self.sample_rate, self.channels, step_only=True)[1]
 
     def reset(self) -> None:
         """Forget all input: the next push starts a new stream (silence for ``latency_samples``)."""
@@ -272,6 +270,20 @@ class StreamingUNet(PairedChannels):
         vocals = np.concatenate([p[0] for p in parts])[self.latency_samples:] if parts else np.zeros((0, self.channels), np.float32)
         accomp = np.concatenate([p[1] for p in parts])[self.latency_samples:] if parts else np.zeros((0, self.channels), np.float32)
         return vocals.reshape(shape), accomp.reshape(shape)
+
+
+def stream_delays(point: LadderPoint, sample_rate: int, channels: int, step_only: bool = False) -> tuple[int, int]:
+    """``(latency_samples, step_samples)`` of a :class:`StreamingUNet` at this point, rate and
+    channel count, without building one (no network session): the live worker's host needs them
+    when the stream itself lives in the worker's process. ``step_only`` skips the latency (0)."""
+    step = round(point.step_frames * HOP * sample_rate / MODEL_RATE)
+    if step_only:
+        return 0, step
+    if sample_rate == MODEL_RATE:
+        return point.delay_samples_44k, step
+    wide = 2 * ((int(channels) + 1) // 2)  # the network's channels: stereo pairs
+    at_input = point.delay_samples_44k * sample_rate / MODEL_RATE
+    return math.ceil(at_input) + _resampler_lag(sample_rate, wide), step
 
 
 def _resampler_lag(rate: int, wide: int) -> int:

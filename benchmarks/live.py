@@ -9,8 +9,8 @@ silent). Prints dropouts, deadline misses and the callback-time distribution
 processing time too. ``--json FILE`` also writes the rows.
 
 ``--latency 0.3s`` adds a ``budget`` config: the host streams what that latency budget picks
-(the streaming U-Net from about 0.16 s, rtsep.latency_budget), inline (its network on its own
-worker thread), and the table gains its worker's busy share and longest push against the compute
+(the streaming U-Net from about 0.16 s, rtsep.latency_budget), inline (its network in its own
+worker process), and the table gains its worker's busy share and longest push against the compute
 allowance. ``--rate 44100`` runs the server at the U-Net's own rate (no resampling).
 
     python benchmarks/live.py --seconds 20

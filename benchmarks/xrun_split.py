@@ -5,8 +5,9 @@ On a JACK server (dummy backend, not real-time) at 128-frame periods, short runs
 configurations alternate, so that each meets the VM's changing noise about equally:
 
 - ``passthrough``: the host with no separator (the reference);
-- ``unet``: the host with ``--latency BUDGET`` (the streaming U-Net: its worker thread and the
-  network's threads in this process);
+- ``unet``: the host with ``--latency BUDGET`` (the streaming U-Net as the host runs it: since
+  the worker became a process of its own, ``cpu`` with the host's exchange; before, its worker
+  thread and the network's threads in this process, which is what this split was written for);
 - ``cpu``: the passthrough host, and beside it, in a process of its own, the same streaming U-Net
   pushed the same audio at the stream's pace (its CPU load, no interpreter lock shared);
 - ``gil``: the passthrough host, and in a thread of this process the same pushes with the

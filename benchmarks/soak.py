@@ -99,6 +99,10 @@ class ServerXruns:
         self._file = server._logfile
         self._offset, self._rest = 0, b""
         self.driver = self.client = 0
+        # client-late reports by "client/state": rtsep is "PortAudio", the singer "soak-singer";
+        # Triggered: woken but not yet running at the deadline (its thread was not scheduled),
+        # Running: it started and did not finish (it ran long, or waited, e.g. for a lock)
+        self.by_client: dict[str, int] = {}
         self._after_driver = False  # a late wake-up leaves every client unfinished: not theirs
 
     def counts(self) -> tuple[int, int]:
@@ -110,7 +114,10 @@ class ServerXruns:
                 if "JackTimedDriver::Process XRun" in line:
                     self.driver, self._after_driver = self.driver + 1, True
                 elif "was not finished" in line:
-                    self.client += 0 if self._after_driver else 1
+                    if not self._after_driver:
+                        self.client += 1
+                        who = line.split("client = ", 1)[-1].replace(" was not finished, state = ", "/")
+                        self.by_client[who.strip()] = self.by_client.get(who.strip(), 0) + 1
                 elif line.strip():
                     self._after_driver = False
         return self.driver, self.client
@@ -220,6 +227,7 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
         rss_at_second: list[float] = []  # RSS each time the playhead moves onto the second song
         xruns = ServerXruns(server)
         xr0 = xruns.counts()  # the server's reports while the host was being built are not the run's
+        by0 = dict(xruns.by_client)
         song, wraps, songs_played = queue.current, 0, 1
         rss_first_end = None
         rss_max = rss0 = rss_mb()
@@ -267,6 +275,8 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                     "deadline_misses": s["deadline_misses"], "fallback_blocks": s["fallback_blocks"],
                     "rtsep_misses": samples[-1]["rtsep_misses"], "late_callbacks": win.readout.recent_load.late,
                     "server_xruns_driver": driver, "server_xruns_client": client,
+                    "server_xruns_by_client": {k: n - by0.get(k, 0) for k, n in sorted(xruns.by_client.items())
+                                               if n > by0.get(k, 0)},
                     "callback_pct_p99": s.get("callback_pct_p99"), "callback_pct_max": s.get("callback_pct_max"),
                     "score": s.get("score"), "ahead_s": s.get("ahead_s"), "gc": s.get("gc"),
                     "rss_start_mb": round(rss0, 1), "rss_first_song_end_mb": None if rss_first_end is None
@@ -343,7 +353,9 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                    f"{f(r['growth_mb']):>10s}")
     out.append("misses: blocks not ready in time (the host's deadline misses); rtsep: the GUI's 'rtsep misses' "
                "(misses + callbacks past their period); dropouts: PortAudio's xrun flags (the GUI's 'server "
-               "xruns'); jack xr d/c: the JACK server's own reports, driver late / client late")
+               "xruns'); jack xr d/c: the JACK server's own reports, driver late / client late (by client and "
+               "state below: PortAudio is rtsep, soak-singer the singer; Triggered: woken but not yet running at "
+               "the deadline, Running: started and not finished)")
     for r in rows:
         out.append(f"{r['run']}: separator {r.get('ahead_model')}, mode {'bypass' if r['run'] == 'bypassed' else 'karaoke'}"
                    f", first song ended at {r.get('first_song_end_s', '-')} s, fallback blocks {r['fallback_blocks']}, "
@@ -351,6 +363,9 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                    f"GUI {r['gui'].get('fps_mean')} fps (min {r['gui'].get('fps_min')}), score {r.get('score')}"
                    + (f", garbage collections {r['gc']['collections']} (longest {r['gc']['max_ms']} ms, "
                       f"{r['gc']['collected_objects']} objects freed)" if r.get("gc") else "")
+                   + (", client-late by client/state: " + " ".join(f"{k} {n}" for k, n in
+                                                                   r["server_xruns_by_client"].items())
+                      if r.get("server_xruns_by_client") else "")
                    + (f", errors: {r['errors']}" if r["errors"] else "")
                    + (" (STOPPED EARLY)" if r["stopped_early"] else ""))
     if ev is not None:

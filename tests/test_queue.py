@@ -117,8 +117,8 @@ def test_songs_follow_each_other_without_a_gap_and_a_bad_one_is_skipped(tmp_path
     finally:
         producer.stop()
     assert producer.error is None and not misses, misses
-    if sys.platform == "linux":  # separating ahead runs only on CPU nothing else wants
-        assert producer.priority == "SCHED_IDLE"
+    if sys.platform == "linux":  # separating ahead runs only on CPU nothing else wants, in a child
+        assert producer.priority == "SCHED_IDLE, a process of its own"
     expect = np.concatenate([_tone(1.5, 440), _tone(1.5, 330)])
     assert len(y) >= len(expect) - 256
     assert np.array_equal(y[:len(expect) - 256], expect[:len(expect) - 256])  # exact, back to back

@@ -3,18 +3,22 @@
 One-way, like the single-song producer (:mod:`rtsep.host.ahead`), with two stages on two
 threads below the SCHED_FIFO audio thread:
 
-* **separation** (``rtsep-separate``, ``SCHED_IDLE``; nice 10 where that is refused): decodes the song at the playhead and the one
-  after it and runs the stem stream over each into a :class:`SongStems` (accompaniment | vocals |
-  dry, song time, the whole song); the karaoke gets the vocals here, ahead of the playhead. It
-  holds the songs from the playhead's to the one being rendered, and the next: at most three in
-  memory; when one is let go, the heaps' free pages go back to the OS. A song that fails to decode is skipped with one line (``SongQueue.messages``); the next
-  song is ready long before the current one ends.
+* **separation**: decodes the song at the playhead and the one after it and runs the stem stream
+  over each into a :class:`SongStems` (accompaniment | vocals | dry, song time, the whole song);
+  the karaoke gets the vocals here, ahead of the playhead. On Linux this runs in a child process
+  at ``SCHED_IDLE`` (:mod:`.separation_process`: its Python holds an interpreter lock of its own,
+  not the one the audio callback needs), and the ``rtsep-separate`` thread, at normal priority,
+  only follows it; elsewhere (or with a separator that cannot be sent to a child) the thread
+  separates, at ``SCHED_IDLE`` (nice 10 where that is refused). It holds the songs from the
+  playhead's to the one being rendered, and the next: at most three in memory; when one is let
+  go, the heaps' free pages go back to the OS. A song that fails to decode is skipped with one
+  line (``SongQueue.messages``); the next song is ready long before the current one ends.
 * **rendering** (``rtsep-render``, normal priority: it must keep pace with the playback): turns
   song frames into output frames at the singer's key and tempo
   (:class:`~rtsep.host.keytempo.ChunkRenderer`) and writes them into the
   :class:`~rtsep.host.ahead.StemRing` with the dry song; at a song's end the next one follows in
-  the same ring, so there is no gap. A :class:`TimeMap` records which song frame each output
-  frame plays, for the karaoke, the GUI and the summary.
+  the same ring, so there is no gap. A :class:`~rtsep.host.keytempo.TimeMap` records which song
+  frame each output frame plays, for the karaoke, the GUI and the summary.
 
 A change of key or tempo, or "next", re-renders from ``MARGIN_S`` after the playhead was when it
 was asked (at least ``MIN_MARGIN_S`` ahead of it now): the ring is truncated there, the frames it
@@ -25,7 +29,6 @@ to about a second when the thread was busy with a chunk), without a gap.
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +37,7 @@ import numpy as np
 
 from ..errors import RtsepError, one_line
 from .ahead import CHUNK_FRAMES, PRODUCER_NICE, AheadEngine, StemRing, default_stems, wait_for_stems
-from .keytempo import CHUNK_S, FIRST_CHUNK_S, ChunkRenderer
+from .keytempo import CHUNK_S, FIRST_CHUNK_S, ChunkRenderer, TimeMap
 from .queue import QueueSource, SongQueue
 from .realtime import idle_priority, lower_priority, release_free_memory
 from .source import FileSource
@@ -44,42 +47,6 @@ MIN_MARGIN_S = 0.4      # and at least this far ahead of it now (more than a fir
 RENDER_LEAD_S = 6.0     # rendered output kept ahead of the playhead
 SONGS_AHEAD = 1         # songs separated beyond the one at the playhead
 RENDER_NICE = 0
-MAP_ENTRIES = 512       # time-map entries kept (chunks of up to 2 s: the last quarter hour or more)
-
-
-class TimeMap:
-    """Which song frame each output frame plays: piecewise linear, one entry per rendered chunk
-    ``(out_start, song, song_start, tempo, key)``. Written by the render thread, read by any
-    (a lock: never the audio thread's)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._out: list[int] = []
-        self._rows: list[tuple[int, int, float, float]] = []
-
-    def add(self, out_start: int, song: int, song_start: int, tempo: float, key: float) -> None:
-        with self._lock:
-            k = bisect.bisect_left(self._out, out_start)
-            del self._out[k:], self._rows[k:]
-            self._out.append(int(out_start))
-            self._rows.append((int(song), int(song_start), float(tempo), float(key)))
-            if len(self._out) > MAP_ENTRIES:
-                del self._out[:-MAP_ENTRIES], self._rows[:-MAP_ENTRIES]
-
-    def truncate(self, out_frame: int) -> None:
-        """Forget the entries from ``out_frame`` on (re-rendered)."""
-        with self._lock:
-            k = bisect.bisect_left(self._out, out_frame)
-            del self._out[k:], self._rows[k:]
-
-    def lookup(self, out_frame: int) -> tuple[int, float, float, float] | None:
-        """``(song, song_frame, tempo, key)`` at ``out_frame``, or ``None`` before any entry."""
-        with self._lock:
-            if not self._out:
-                return None
-            k = max(0, bisect.bisect_right(self._out, out_frame) - 1)
-            song, s0, tempo, key = self._rows[k]
-            return song, s0 + max(0, out_frame - self._out[k]) * tempo, tempo, key
 
 
 class SongStems:
@@ -112,16 +79,26 @@ class QueueProducer:
         make_stems: ``(sample_rate, channels) -> object with .stream(blocks)`` (made once, on the
             separation thread).
         karaoke: a :class:`~rtsep.host.karaoke.Karaoke` built for a queue, or ``None``.
+        separate_in: ``"process"`` (a child; Linux, and ``make_stems`` picklable), ``"thread"``,
+            or ``"auto"``: the process where it can be.
     """
 
     def __init__(self, queue: SongQueue, sample_rate: int, channels: int, make_stems: Callable = default_stems, *,
-                 ring_seconds: float = 30.0, karaoke=None, niceness: int = PRODUCER_NICE):
+                 ring_seconds: float = 30.0, karaoke=None, niceness: int = PRODUCER_NICE,
+                 separate_in: str = "auto"):
         self.queue = queue
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self.make_stems = make_stems
         self.karaoke = karaoke
         self.niceness = niceness
+        if separate_in not in ("auto", "process", "thread"):
+            raise ValueError(f"separate_in must be auto, process or thread, not {separate_in!r}")
+        if separate_in == "auto":
+            from .separation_process import available
+
+            separate_in = "process" if available(make_stems) else "thread"
+        self.separate_in = separate_in
         self.ring = StemRing(max(int(ring_seconds * sample_rate), 4 * CHUNK_FRAMES), self.channels, dry=True)
         self.timemap = TimeMap()
         self.stores: dict[int, SongStems] = {}
@@ -223,6 +200,9 @@ class QueueProducer:
         return out
 
     def _separate(self) -> None:
+        if self.separate_in == "process":
+            self._separate_in_process()
+            return
         # SCHED_IDLE, not only niced: beside an audio server that is not real-time, the other
         # clients' audio threads are ordinary ones, and a nice-10 thread that has the CPU keeps
         # it until its slice ends (a few ms: a 128-frame period is 2.7) when one of them wakes
@@ -272,6 +252,59 @@ class QueueProducer:
             if close is not None:
                 close()
         store.complete = True
+        self._sep_busy_s += time.monotonic() - t0
+        self._separated_s += store.frames / self.sample_rate
+        self.speed_x = self._separated_s / max(self._sep_busy_s, 1e-6)
+
+    def _separate_in_process(self) -> None:
+        """The same, with the decoding and the network in a child (:mod:`.separation_process`);
+        this thread, at normal priority, only follows it: its Python is a poll every 20 ms."""
+        from .separation_process import SeparationProcess
+
+        stopping = lambda: self._stop  # noqa: E731
+        child = SeparationProcess(self.make_stems, self.sample_rate, self.channels, self.niceness, stop=stopping)
+        try:
+            self.name = child.name
+            self.priority = f"{child.priority}, a process of its own"
+            while not self._stop:
+                todo = [j for j in self._wanted() if j not in self.stores and self.queue.songs[j].playable]
+                if not todo:
+                    child.check()
+                    time.sleep(0.02)
+                    continue
+                self._follow_song(child, todo[0])
+        finally:
+            child.close()
+
+    def _follow_song(self, child, j: int) -> None:
+        q = self.queue
+        store = child.open(j, q.songs[j].path, lambda: self._stop or j not in self._wanted())
+        if store is None:
+            return  # stopping, or no longer wanted
+        if isinstance(store, str):
+            q.fail(j, store)
+            return
+        q.songs[j].duration_s = store.frames / self.sample_rate
+        self.stores[j] = store
+        if self.karaoke is not None:
+            self.karaoke.begin_song(j, store.frames)
+        t0 = time.monotonic()
+        fed = [0]
+        c = self.channels
+
+        def progress():
+            done = store.separated
+            if self.karaoke is not None and done > fed[0]:
+                self.karaoke.push_song_vocals(j, fed[0], store.data[fed[0]:done, c:2 * c])
+            fed[0] = done
+            busy = self._sep_busy_s + time.monotonic() - t0
+            self.speed_x = (self._separated_s + done / self.sample_rate) / max(busy, 1e-6)
+
+        whole = child.follow(j, store, lambda: not self._stop and j in self._wanted(), progress)
+        if not whole:
+            if j not in self._wanted():
+                self.stores.pop(j, None)
+            return
         self._sep_busy_s += time.monotonic() - t0
         self._separated_s += store.frames / self.sample_rate
         self.speed_x = self._separated_s / max(self._sep_busy_s, 1e-6)

@@ -20,7 +20,9 @@ ahead of the playhead (see :mod:`rtsep.host.evening`), crossfading from the old 
 
 from __future__ import annotations
 
+import bisect
 import math
+import threading
 import time
 
 import numpy as np
@@ -204,3 +206,41 @@ class ChunkRenderer:
         if not final and s1 + x <= len(y):
             self.tail = np.array(y[s1:s1 + x], dtype=np.float32)
         return body
+
+
+MAP_ENTRIES = 512  # time-map entries kept (chunks of up to 2 s: the last quarter hour or more)
+
+
+class TimeMap:
+    """Which song frame each output frame plays: piecewise linear, one entry per rendered chunk
+    ``(out_start, song, song_start, tempo, key)``. Written by the render thread, read by any
+    (a lock: never the audio thread's)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._out: list[int] = []
+        self._rows: list[tuple[int, int, float, float]] = []
+
+    def add(self, out_start: int, song: int, song_start: int, tempo: float, key: float) -> None:
+        with self._lock:
+            k = bisect.bisect_left(self._out, out_start)
+            del self._out[k:], self._rows[k:]
+            self._out.append(int(out_start))
+            self._rows.append((int(song), int(song_start), float(tempo), float(key)))
+            if len(self._out) > MAP_ENTRIES:
+                del self._out[:-MAP_ENTRIES], self._rows[:-MAP_ENTRIES]
+
+    def truncate(self, out_frame: int) -> None:
+        """Forget the entries from ``out_frame`` on (re-rendered)."""
+        with self._lock:
+            k = bisect.bisect_left(self._out, out_frame)
+            del self._out[k:], self._rows[k:]
+
+    def lookup(self, out_frame: int) -> tuple[int, float, float, float] | None:
+        """``(song, song_frame, tempo, key)`` at ``out_frame``, or ``None`` before any entry."""
+        with self._lock:
+            if not self._out:
+                return None
+            k = max(0, bisect.bisect_right(self._out, out_frame) - 1)
+            song, s0, tempo, key = self._rows[k]
+            return song, s0 + max(0, out_frame - self._out[k]) * tempo, tempo, key

@@ -72,7 +72,8 @@ SINGER = ("import sys, threading, numpy as np\n"
           "while not stop.wait(0.05):\n"
           "    if p.pos >= len(v):\n"
           "        p.pos = 0\n"
-          "p.stop()\n")
+          "p.stop()\n"
+          "print('scheduling', p.rt_status, flush=True)\n")
 
 
 class PassStems:
@@ -173,17 +174,20 @@ def start_singer(host, voice_npy: Path, server: str) -> subprocess.Popen:
     return proc
 
 
-def stop_singer(proc) -> None:
+def stop_singer(proc) -> str:
+    """Stop the singer; returns how its JACK thread was scheduled (``make_realtime``'s status)."""
     if proc is None:
-        return
+        return "-"
     try:
-        proc.communicate("stop\n", timeout=30)
+        out, _ = proc.communicate("stop\n", timeout=30)
+        return next((ln.split(" ", 1)[1] for ln in out.splitlines() if ln.startswith("scheduling ")), "?")
     except Exception:  # noqa: BLE001 - its JACK client may hang on a broken server
         proc.kill()
         try:
             proc.communicate(timeout=10)
         except Exception:  # noqa: BLE001
             pass
+        return "?"
 
 
 def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cleanup: list) -> dict:
@@ -287,7 +291,7 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                     "gui": win.summary(), "errors": list(win.errors), "stopped_early": time.monotonic() < t_end,
                     "songs": queue.rows(), "samples": samples})
     finally:
-        stop_singer(singer)
+        row["singer_scheduling"] = stop_singer(singer)
         if win is not None:
             win.close()  # stops the stream and the producer's threads
             app.processEvents()
@@ -335,7 +339,8 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
     songs = ", ".join(f"{k * args.song_seconds:g} s @ {r / 1000:g} kHz" for r, k in zip(SONG_RATES, SONG_LENGTHS))
     out = [f"soak benchmark: {args.minutes:g} min per run, {args.blocksize} frames @ {args.samplerate} Hz "
            f"({1000 * args.blocksize / args.samplerate:.2f} ms blocks), JACK dummy backend, GUI offscreen "
-           f"at {args.fps:g} fps, queue of {len(SONG_RATES)} songs looping ({songs}), --mic with a singer, "
+           f"at {args.fps:g} fps, queue of {len(SONG_RATES)} songs looping ({songs}), --mic with a singer (a JACK client "
+           f"of its own, its thread real-time as a sound card's capture would be), "
            f"voice chain {rows[0]['voice_chain'] if rows else '-'}",
            f"machine: {cpu_name()}, {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), "
            f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"]
@@ -366,6 +371,7 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                    + (", client-late by client/state: " + " ".join(f"{k} {n}" for k, n in
                                                                    r["server_xruns_by_client"].items())
                       if r.get("server_xruns_by_client") else "")
+                   + f", singer's thread {r.get('singer_scheduling', '-')}"
                    + (f", errors: {r['errors']}" if r["errors"] else "")
                    + (" (STOPPED EARLY)" if r["stopped_early"] else ""))
     if ev is not None:

@@ -234,7 +234,15 @@ class JackRecorder:
 class JackPlayer:
     """Plays a preallocated ``(frames,)`` signal into JACK ports (e.g. a stream's
     ``PortAudio:in_0``) once :meth:`play` is called; ``start_frame`` is the JACK frame time
-    of its first sample (the same clock as :class:`JackRecorder`'s)."""
+    of its first sample (the same clock as :class:`JackRecorder`'s).
+
+    Its process thread makes itself real-time (like the recorder's): it stands in for a sound
+    card's capture, which the host under test must not be able to delay. Beside a server that
+    is not real-time its thread is an ordinary one, and the server wakes it first in each cycle:
+    traced on a 2-core VM, it then waited up to 2.9 ms (a 128-frame period is 2.7) for the
+    host's GUI thread to end its time slice on one core while the other was idle, and the
+    host's stream, next in the graph, was reported late for it (most of the soak's dropouts,
+    in the bypassed run as in the evening)."""
 
     def __init__(self, signal: np.ndarray, targets: list[str], name: str = "rtsep-play"):
         jack = jack_module()
@@ -245,9 +253,14 @@ class JackPlayer:
         self.pos = 0
         self.start_frame = -1
         self.armed = False
+        self.rt_status = ""
         self.client.set_process_callback(self._process)
 
     def _process(self, frames):
+        if not self.rt_status:
+            from .realtime import RT_PRIORITY_CALLBACK, make_realtime
+
+            self.rt_status = make_realtime(RT_PRIORITY_CALLBACK)
         buf = self.port.get_array()
         buf.fill(0.0)
         if not self.armed:

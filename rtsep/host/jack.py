@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from ..errors import DeviceError, one_line
+from .realtime import RT_PRIORITY_CALLBACK, make_realtime
 
 PORTAUDIO_CLIENT = "PortAudio"
 
@@ -193,7 +194,7 @@ class JackRecorder:
         self.pos = 0
         self.start_frame = -1
         self.xruns = 0
-        self._rt = False
+        self.rt_status = ""
         self.ports = [self.client.inports.register(f"in_{k}") for k in range(len(sources))]
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
@@ -202,11 +203,8 @@ class JackRecorder:
         self.xruns += 1
 
     def _process(self, frames):
-        if not self._rt:
-            self._rt = True
-            from .realtime import RT_PRIORITY_CALLBACK, make_realtime
-
-            make_realtime(RT_PRIORITY_CALLBACK)
+        if not self.rt_status:
+            self.rt_status = make_realtime(RT_PRIORITY_CALLBACK)
         p = self.pos
         n = min(frames, len(self.buf) - p)
         if p == 0:
@@ -258,8 +256,6 @@ class JackPlayer:
 
     def _process(self, frames):
         if not self.rt_status:
-            from .realtime import RT_PRIORITY_CALLBACK, make_realtime
-
             self.rt_status = make_realtime(RT_PRIORITY_CALLBACK)
         buf = self.port.get_array()
         buf.fill(0.0)

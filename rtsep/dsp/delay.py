@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .jit import callback_kernel
 from .memory import resident_zeros
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def _delay(block, n, out, ring, pos_arr, delay):
     mask = ring.shape[0] - 1
     pos = pos_arr[0]

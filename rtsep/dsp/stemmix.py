@@ -6,10 +6,10 @@ The gains move linearly from ``g_from`` to ``g_to`` as the ramp position ``st[0]
 
 from __future__ import annotations
 
-from numba import njit
+from .jit import callback_kernel
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def mix_stems(v, a, d, n, g_from, g_to, st, step, out):
     """``out[:n] = g . (v, a, d)``; ``st = [w]``, the ramp's position 0..1 from g_from to g_to."""
     w = st[0]
@@ -25,7 +25,7 @@ def mix_stems(v, a, d, n, g_from, g_to, st, step, out):
     st[0] = w
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def retarget(g_from, g_to, target, st):
     """Start a new ramp from the gains reached so far toward ``target``."""
     w = st[0]

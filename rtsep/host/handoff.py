@@ -14,8 +14,8 @@ import threading
 import time
 
 import numpy as np
-from numba import njit
 
+from ..dsp.jit import callback_kernel
 from ..dsp.delay import DelayLine
 from ..plugins.base import Plugin
 from .realtime import RT_PRIORITY_WORKER, make_realtime
@@ -25,7 +25,7 @@ from .stats import StreamStats
 SLOTS = 16
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def _fallback_mix(wet, ok, dry, n, fade, carry_w, carry_d, st, out):
     """Blend the worker's ``wet`` block with the aligned ``dry`` block, ``fade`` samples late.
 

@@ -9,15 +9,15 @@ chain (reverb, EQ, ... :func:`rtsep.plugins.spec.parse_chain`) must be real-time
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..dsp.jit import callback_kernel
 from ..plugins.chain import Chain
 from ..plugins.spec import parse_chain
 
 RAMP_SAMPLES = 64
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def _pick_gain(indata, channel, n, st, target, step, mono, out):
     """``mono[:n, 0] = g * indata[:n, channel]``, copied to every column of ``out``; the gain
     ``st[0]`` moves linearly toward ``target`` by ``step`` per sample."""

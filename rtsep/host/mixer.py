@@ -11,13 +11,13 @@ restarts the ramp).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..dsp.jit import callback_kernel
 from ..plugins.stems import HOST_MODES as MODES
 from ..plugins.stems import VOCAL_SHARE_SCALE, StemControls
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def vocal_activity(v, a, n):
     """Per-block vocal activity 0..1 from the stems: ``VOCAL_SHARE_SCALE`` x the vocals' share of
     the energy, capped at 1."""

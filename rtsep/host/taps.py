@@ -34,14 +34,14 @@ for any number of readers).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ..dsp.jit import callback_kernel
 from .ring import FrameRing, ValueRing
 
 LEVEL_FIELDS = ("in_rms", "in_peak", "out_rms", "out_peak", "mic_rms", "mic_peak")
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def block_levels(block, n, out, offset):
     """RMS and peak (max over channels) of ``block[:n]`` into ``out[offset:offset+2]``."""
     rms = 0.0

@@ -59,7 +59,8 @@ class Lv2Plugin(Plugin):
     Every port is connected once, here, to preallocated arrays: audio ports to
     ``(max_block,)`` float32 buffers, control ports to cells of one float32 array per
     instance. A block is then copies into the input buffers, one ``run`` per instance (a
-    ctypes call, which releases the GIL) and copies out: no allocation, no lock.
+    ctypes call that keeps the interpreter lock: :meth:`Instance.run`) and copies out: no
+    allocation, no lock.
     ``latency_samples`` is the value of the plugin's latency port (lv2:reportsLatency),
     measured at construction on a throwaway instance and re-read after every block.
     """

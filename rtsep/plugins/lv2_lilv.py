@@ -4,9 +4,9 @@ Why ctypes over the shared library rather than a Python package: lilv's own Pyth
 (Debian's python3-lilv) are themselves a ctypes wrapper, installed only for the system
 Python (``/usr/lib/python3/dist-packages``) and not on PyPI, so the project's interpreter
 (a virtual environment, pyenv...) cannot import them. ctypes is in the standard library,
-needs no compiler, and calls into C release the GIL. Only what rtsep uses is bound:
-discovery (world, plugins, ports, ranges, latency port), instantiation with the URID map
-feature, and the instance's descriptor functions (``connect_port``, ``activate``, ``run``,
+needs no compiler, and calls into C release the GIL (except ``run``: see :meth:`Instance.run`).
+Only what rtsep uses is bound: discovery (world, plugins, ports, ranges, latency port),
+instantiation with the URID map feature, and the instance's descriptor functions (``connect_port``, ``activate``, ``run``,
 ``deactivate``), which lilv defines as inline functions in its header and which are
 therefore called through the ``LV2_Descriptor`` here.
 
@@ -337,13 +337,19 @@ class Instance:
         desc = ptr.contents.lv2_descriptor.contents
         self.handle = ptr.contents.lv2_handle
         self._connect = desc.connect_port
-        self._run = desc.run
+        # run() keeps the interpreter lock: a ctypes.PYFUNCTYPE call does not release it
+        self._run = ctypes.cast(desc.run, ctypes.PYFUNCTYPE(None, _p, ctypes.c_uint32))
         self._activate = desc.activate
         self._deactivate = desc.deactivate
         self.active = False
 
     def run(self, n_frames: int) -> None:
-        """One ``run`` of ``n_frames`` on the connected buffers (ctypes releases the GIL)."""
+        """One ``run`` of ``n_frames`` on the connected buffers, keeping the interpreter lock.
+
+        Plugins run in the audio callback (a voice chain) or offline (``rtsep process``). In
+        the callback a release would hand the lock to a waiting thread (the GUI's), and the
+        callback would wait to take it back, as long as that thread's C call (see
+        :mod:`rtsep.dsp.jit`); a block's run is far shorter than such a wait."""
         self._run(self.handle, n_frames)
 
     def connect(self, index: int, address: int | None) -> None:

@@ -26,6 +26,7 @@ import os
 import numpy as np
 from numba import njit
 
+from ..dsp.jit import callback_kernel
 from ..dsp.memory import resident_zeros
 
 TIMES = 1 << 16  # push durations kept
@@ -143,7 +144,7 @@ class Exchange:
         return int(c[STEMS_WRITTEN]) + m - max(int(c[STEMS_READ]), 0) <= self.stem_frames
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def ring_write(ring, written, read, block):
     """``block`` into ``ring`` from position ``written`` as far as there is room (the reader is at
     ``read``); returns the frames copied."""

@@ -1,7 +1,9 @@
 """The streaming U-Net's stem ring, as the audio thread reads it and the worker writes it.
 
-Numba kernels (``nogil``) into preallocated arrays: nothing here allocates, so
-:class:`rtsep.unet.live.LiveUNet`'s ``process`` may call them from an audio callback. Rings are
+Numba kernels into preallocated arrays: nothing here allocates, so
+:class:`rtsep.unet.live.LiveUNet`'s ``process`` may call them from an audio callback (``gather``,
+``fallback``: they keep the interpreter lock, :mod:`rtsep.dsp.jit`; the worker's ``write_ring``
+releases it). Rings are
 ``capacity x channels`` float32 with a power-of-two capacity (positions wrap with a mask).
 """
 
@@ -9,8 +11,9 @@ from __future__ import annotations
 
 from numba import njit
 
+from ..dsp.jit import callback_kernel
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def gather(v_ring, a_ring, written, start, n, vb, ab, energy):
     """Stems of positions ``start .. start + n`` of the worker's stem stream into ``vb``/``ab``
     (zeros before 0: the pipeline filling); returns how many leading frames were ready (the rest are zeros: not yet
@@ -47,7 +50,7 @@ def gather(v_ring, a_ring, written, start, n, vb, ab, energy):
     return ready
 
 
-@njit(nogil=True, cache=True)
+@callback_kernel
 def fallback(out, dry, ready, n, st, step):
     """Frames from ``ready`` on play ``dry``; before, ``out`` fades back in from ``dry`` at
     ``step`` per sample after a miss. ``st = [wet gain]``."""

@@ -413,6 +413,8 @@ def _colour(img, point):
 
 def test_pitch_lane_draws_reference_singer_error_and_score():
     app = _qt()
+    from pyqtgraph.Qt import QtCore
+
     from rtsep.gui.pitchlane import PitchLane, hz_to_midi
 
     lane = PitchLane(past_s=6.0, ahead_s=3.0)
@@ -453,8 +455,14 @@ def test_pitch_lane_draws_reference_singer_error_and_score():
     # The picture: the melody ahead of the playhead is blue, the singer green/red on it.
     img = lane.grab().toImage()
     ahead = np.flatnonzero((v["ref_x"] > 0.3) & np.isfinite(v["ref_y"]))[5]
-    r, g, b = _colour(img, lane.pixel_of(v["ref_x"][ahead], v["ref_y"][ahead]))
+    at = lane.pixel_of(v["ref_x"][ahead], v["ref_y"][ahead])
+    r, g, b = _colour(img, at)
     assert b > r + 60 and b > g, (r, g, b)
+    # ... as a band 9 px high (one-pixel strokes, rtsep.gui.strokes), not beyond
+    dpr = img.devicePixelRatio()
+    for dy, inside in ((-4, True), (4, True), (-7, False), (7, False)):
+        r, g, b = _colour(img, at + QtCore.QPoint(0, round(dy / dpr)))
+        assert (b > r + 60 and b > g) == inside, (dy, r, g, b)
     i_on = np.flatnonzero(octave)[40]
     r, g, b = _colour(img, lane.pixel_of(v["singer_x"][i_on], v["singer_y"][i_on]))
     assert g > r + 60 and g > b, (r, g, b)

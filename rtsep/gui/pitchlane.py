@@ -27,6 +27,7 @@ import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore, QtWidgets
 
 from .canvas import PlotCanvas
+from .strokes import ThickCurve
 
 NOTE_NAMES = ("C", "C♯", "D", "D♯", "E", "F", "F♯", "G", "G♯", "A", "A♯", "B")
 REF_RGB = (90, 150, 255)
@@ -138,12 +139,12 @@ class PitchLane(QtWidgets.QWidget):
         p.getAxis("left").setWidth(48)
         p.getAxis("bottom").setStyle(showValues=False)
         p.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen((230, 230, 235, 160), width=1)))
-        self.ref_curve = pg.PlotCurveItem(pen=pg.mkPen(REF_RGB + (150,), width=9), connect="finite",
-                                          skipFiniteCheck=True)
+        # Thick lines as one-pixel strokes: short paint calls (rtsep.gui.strokes says why).
+        self.ref_curve = ThickCurve(REF_RGB + (150,), 9, connect="finite", skipFiniteCheck=True)
         self.singer_curves = {}
         p.addItem(self.ref_curve)
         for key, rgb in (("free", FREE_RGB), ("off", OFF_RGB), ("on", ON_RGB)):
-            curve = pg.PlotCurveItem(pen=pg.mkPen(rgb, width=3), connect="finite", skipFiniteCheck=True)
+            curve = ThickCurve(rgb, 3, connect="finite", skipFiniteCheck=True)
             self.singer_curves[key] = curve
             p.addItem(curve)
 
@@ -163,8 +164,7 @@ class PitchLane(QtWidgets.QWidget):
                                    brush=pg.mkBrush(ON_RGB + (45,)), pen=pg.mkPen(None))
         e.addItem(band)
         e.addItem(pg.InfiniteLine(pos=0.0, angle=90, pen=pg.mkPen((230, 230, 235, 160), width=1)))
-        self.err_curve = pg.PlotCurveItem(pen=pg.mkPen((255, 200, 90), width=2), connect="finite",
-                                          skipFiniteCheck=True)
+        self.err_curve = ThickCurve((255, 200, 90), 2, connect="finite", skipFiniteCheck=True)
         e.addItem(self.err_curve)
         c.ci.layout.setRowStretchFactor(0, 4)
         c.ci.layout.setRowStretchFactor(1, 1)

@@ -28,6 +28,9 @@ import numpy as np
 from ..dsp.logspec import log_frequency_matrix
 
 
+FRAMES_PER_FFT = 4  # frames per numpy FFT call in IncrementalSpectrogram.feed (~0.1 ms each)
+
+
 def display_fft_size(sample_rate: float) -> tuple[int, int]:
     """``(n_fft, hop)`` for a display spectrogram: ~43 ms frames, 4x overlap."""
     n_fft = 1 << int(round(np.log2(max(256.0, 0.0427 * sample_rate))))
@@ -76,15 +79,18 @@ class IncrementalSpectrogram:
             start = 0
         avail = len(buf) - start
         k = 0 if avail < self.n_fft else 1 + (avail - self.n_fft) // self.hop
-        if k:
-            idx = start + np.arange(self.n_fft)[None, :] + self.hop * np.arange(k)[:, None]
+        cols = np.zeros((k, self.n_rows), dtype=np.float32)
+        # A few frames per FFT call: numpy's FFT keeps the interpreter lock, which the audio
+        # callback needs every block; after a stalled GUI tick there may be dozens of frames.
+        for j0 in range(0, k, FRAMES_PER_FFT):
+            j = np.arange(j0, min(k, j0 + FRAMES_PER_FFT))
+            idx = start + np.arange(self.n_fft)[None, :] + self.hop * j[:, None]
             spec = np.fft.rfft(buf[idx] * self._win, axis=1)
             power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * self._scale
             rows = power @ self._mT
             np.maximum(rows, self._floor, out=rows)
-            cols = (10.0 * np.log10(rows)).astype(np.float32)
-        else:
-            cols = np.zeros((0, self.n_rows), dtype=np.float32)
+            np.log10(rows, out=rows)
+            np.multiply(rows, 10.0, out=cols[j0:j0 + len(j)])
         frames = np.arange(self.next_frame, self.next_frame + k, dtype=np.int64)
         self.next_frame += k
         keep_from = self.next_frame * self.hop - self._buf_start  # next frame's first sample

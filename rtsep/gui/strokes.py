@@ -31,6 +31,10 @@ class ThickCurve(pg.PlotCurveItem):
         # offsets of the strokes, centred on the path: 9 px -> -4..4
         self._offsets_px = [float(d) for d in np.arange(self.width_px) - (self.width_px - 1) // 2]
 
+    def pixelPadding(self):
+        """The band's half height around the path (pyqtgraph pads the bounding rect by this)."""
+        return max(super().pixelPadding(), getattr(self, "width_px", 1) / 2.0 + 1.0)
+
     def paint(self, p, opt, widget):
         if self.xData is None or len(self.xData) == 0:
             return

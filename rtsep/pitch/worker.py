@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from ..errors import one_line
+from ..host.realtime import idle_priority
 from .melody import Melody
 from .reference import ANALYSIS_RATE_HZ, MelodyTracker
 from .signal import PitchError, as_mono, check_rate
@@ -31,14 +32,20 @@ from .signal import PitchError, as_mono, check_rate
 JOIN_TIMEOUT_S = 5.0
 
 
-def _ordinary_policy() -> None:
-    """A child inherits its creator's scheduling: one started from a real-time thread (the GUI's,
-    beside a real-time server) would run pYIN above every ordinary thread. Back to normal."""
+def _background_policy() -> str:
+    """The child is background work: ``SCHED_IDLE`` (nice 19 where refused). A child inherits its
+    creator's scheduling, and one started from a real-time thread (the GUI's, beside a real-time
+    server) would run pYIN above every ordinary thread. At the ordinary priority it still competes
+    with the host's threads for a core, and one of them preempted while it holds the interpreter
+    lock keeps the audio callback waiting: in the soak (benchmarks/soak.py, 40-s songs) dropouts
+    came in the last seconds of each song, while this child and the separation's ran on the next
+    one. The melody has most of a song's length of slack."""
     try:
         if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux, or not allowed: it stays as it is
         pass
+    return idle_priority(19)
 
 
 def _serve(inbox, outbox) -> None:
@@ -46,7 +53,7 @@ def _serve(inbox, outbox) -> None:
     ``(song, "finish", None)``, ``(song, "drop", None)``; ``None`` = exit. Out: ``(song, "frames",
     f0_hz)``, ``(song, "done", None)``, ``(song, "error", text)``: a song's failure ends that
     song only."""
-    _ordinary_policy()
+    _background_policy()
     trackers: dict[int, MelodyTracker] = {}
     outbox.put((None, "ready", None))
     while True:

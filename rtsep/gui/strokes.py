@@ -10,9 +10,7 @@ mostly level lines, in short calls the callback can slip between (0.8 ms in all 
 
 from __future__ import annotations
 
-import numpy as np
 import pyqtgraph as pg
-
 from pyqtgraph.Qt import QtGui
 
 
@@ -26,14 +24,15 @@ class ThickCurve(pg.PlotCurveItem):
     """
 
     def __init__(self, color, width_px: int, **kw):
-        super().__init__(pen=pg.mkPen(color, width=1), **kw)
+        # set first: data in ``kw`` makes the base class ask for pixelPadding()
         self.width_px = max(1, int(width_px))
         # offsets of the strokes, centred on the path: 9 px -> -4..4
-        self._offsets_px = [float(d) for d in np.arange(self.width_px) - (self.width_px - 1) // 2]
+        self._offsets_px = [float(d - (self.width_px - 1) // 2) for d in range(self.width_px)]
+        super().__init__(pen=pg.mkPen(color, width=1), **kw)
 
     def pixelPadding(self):
         """The band's half height around the path (pyqtgraph pads the bounding rect by this)."""
-        return max(super().pixelPadding(), getattr(self, "width_px", 1) / 2.0 + 1.0)
+        return max(super().pixelPadding(), self.width_px / 2.0 + 1.0)
 
     def paint(self, p, opt, widget):
         if self.xData is None or len(self.xData) == 0:

@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from ..dsp.jit import callback_kernel
 from ..dsp.delay import DelayLine
+from ..dsp.jit import callback_kernel
 from ..plugins.base import Plugin
 from .realtime import RT_PRIORITY_WORKER, make_realtime
 from .ring import SlotRing

@@ -112,12 +112,14 @@ def lower_priority(niceness: int) -> str:
 def idle_priority(fallback_niceness: int) -> str:
     """Make the calling thread ``SCHED_IDLE`` (it runs only when nothing else wants the CPU,
     and any ordinary thread that wakes takes the CPU from it at once); where that is not
-    allowed, :func:`lower_priority` at ``fallback_niceness``. Threads it starts afterwards
-    (ONNX Runtime's) inherit it. Returns what happened; never raises."""
+    allowed, :func:`lower_priority` at ``fallback_niceness``, after :func:`make_ordinary` (a
+    thread that inherited a real-time policy would keep it at any niceness). Threads it starts
+    afterwards (ONNX Runtime's) inherit it. Returns what happened; never raises."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         return "SCHED_IDLE"
     except (AttributeError, OSError):
+        make_ordinary()
         return lower_priority(fallback_niceness)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
-import os
 import queue
 import threading
 
@@ -40,11 +39,6 @@ def _background_policy() -> str:
     lock keeps the audio callback waiting: in the soak (benchmarks/soak.py, 40-s songs) dropouts
     came in the last seconds of each song, while this child and the separation's ran on the next
     one. The melody has most of a song's length of slack."""
-    try:
-        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux, or not allowed: it stays as it is
-        pass
     return idle_priority(19)
 
 

@@ -6,9 +6,9 @@ Python (``/usr/lib/python3/dist-packages``) and not on PyPI, so the project's in
 (a virtual environment, pyenv...) cannot import them. ctypes is in the standard library,
 needs no compiler, and calls into C release the GIL (except ``run``: see :meth:`Instance.run`).
 Only what rtsep uses is bound: discovery (world, plugins, ports, ranges, latency port),
-instantiation with the URID map feature, and the instance's descriptor functions (``connect_port``, ``activate``, ``run``,
-``deactivate``), which lilv defines as inline functions in its header and which are
-therefore called through the ``LV2_Descriptor`` here.
+instantiation with the URID map feature, and the instance's descriptor functions
+(``connect_port``, ``activate``, ``run``, ``deactivate``), which lilv defines as inline
+functions in its header and which are therefore called through the ``LV2_Descriptor`` here.
 
 :func:`world` loads every installed bundle once (``LV2_PATH`` or the standard folders);
 :func:`describe` gives a plugin's ports as plain :class:`PortInfo` records.

@@ -3,8 +3,8 @@
 Numba kernels into preallocated arrays: nothing here allocates, so
 :class:`rtsep.unet.live.LiveUNet`'s ``process`` may call them from an audio callback (``gather``,
 ``fallback``: they keep the interpreter lock, :mod:`rtsep.dsp.jit`; the worker's ``write_ring``
-releases it). Rings are
-``capacity x channels`` float32 with a power-of-two capacity (positions wrap with a mask).
+releases it). Rings are ``capacity x channels`` float32 with a power-of-two capacity (positions
+wrap with a mask).
 """
 
 from __future__ import annotations

@@ -94,6 +94,22 @@ def test_mixer_same_clip_pairs_move_together(fake_data, tmp_path, monkeypatch):
                    for vi, ai in zip(v, a))
 
 
+def test_extra_music_decodes_the_same_in_parallel(tmp_path):
+    from rtsep.train.data import load_extra_accompaniment
+
+    music = tmp_path / "music"
+    music.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(4):  # different lengths, rates and channel counts; one broken file is skipped
+        sr = (16000, 44100)[i % 2]
+        sf.write(music / f"{i}.flac", 0.1 * rng.standard_normal((sr // (i + 1), 1 + i % 2)), sr)
+    (music / "9.ogg").write_bytes(b"not audio")
+    one = load_extra_accompaniment(music, tmp_path / "c1", stereo=True)
+    two = load_extra_accompaniment(music, tmp_path / "c2", stereo=True, workers=2)
+    assert one.shape == (16000 + 8000 + 5333 + 4000, 2)  # 16 kHz: the 44.1 kHz files resampled
+    assert np.array_equal(one, two)
+
+
 def _tiny_args(fake_data, tmp_path, *extra):
     """A few-step training run of the tiny config writing into tmp_path (model m.onnx, workdir w)."""
     return ["--config", "tiny", "--out", str(tmp_path / "m.onnx"), "--data", str(fake_data),
@@ -117,7 +133,7 @@ def test_train_resume_export(fake_data, tmp_path):
     card = MaskModel(out).card
     assert card.hop == 96 and card.synthesis_len == 192 and not card.placeholder
     meta = json.loads(card.extra["training"])
-    assert meta["split"] == "protocol" and meta["config"] == "tiny"
+    assert meta["split"] == "protocol" and meta["config"] == "tiny" and meta["device"] == "cpu"
     # the card names the command that trains the model, not the resume/export call that wrote it
     assert meta["command"] == "python -m rtsep.train " + " ".join(common + ["--steps", "3"])
 

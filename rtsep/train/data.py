@@ -40,6 +40,14 @@ def _decode(path: str, stereo: bool = False) -> np.ndarray:
     return np.ascontiguousarray(x.mean(axis=1), dtype=np.float32)
 
 
+def _try_decode(job):
+    path, stereo = job
+    try:
+        return _decode(path, stereo)
+    except Exception:
+        return None
+
+
 def _decode_pair(args):
     clips, name = args
     v = _decode(str(Path(clips) / f"{name}.vocals.opus"))
@@ -187,9 +195,10 @@ def _maybe_tqdm(it, total, on, desc):
 
 
 def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360.0,
-                             stereo: bool = False) -> np.ndarray | None:
+                             stereo: bool = False, workers: int = 1) -> np.ndarray | None:
     """Decode every audio file under ``directory`` (Ogg/FLAC/WAV) to 16 kHz mono ``(samples,)``
-    or, with ``stereo``, ``(samples, 2)``; cached."""
+    or, with ``stereo``, ``(samples, 2)``; cached. ``workers`` processes decode the files
+    (in order: the cache is the same whatever their number)."""
     if not directory:
         return None
     d = Path(directory)
@@ -203,17 +212,24 @@ def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360
     if cache.is_file():
         return np.load(cache, mmap_mode="r")
     out, total = [], 0
-    for p in _maybe_tqdm(files, len(files), True, "decode extra"):
-        try:
-            x = _decode(str(p), stereo)
-        except Exception:
+    jobs = [(str(p), stereo) for p in files]
+    pool = None
+    if workers > 1:
+        from multiprocessing import Pool
+
+        pool = Pool(workers)
+    decoded = pool.imap(_try_decode, jobs) if pool else map(_try_decode, jobs)
+    for x in _maybe_tqdm(decoded, len(files), True, "decode extra"):
+        if x is None:  # unreadable file: skipped
             continue
-        # drop silence at the ends; keep active music only
         out.append(x)
         total += len(x)
         if total > max_minutes * 60 * SR:
             break
+    if pool:
+        pool.terminate()
     arr = np.concatenate(out).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")  # atomic: parallel runs share the cache
     np.save(tmp, arr)
     tmp.replace(cache)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 class Teacher:
     """A frozen mono rtsep model (ONNX file) as a torch network through its engine STFT."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, device="cpu"):
         from ..model.onnx_model import MaskModel
         from .model import EngineStft, MaskNet
         from .warmstart import mono_config, mono_state_dict
@@ -29,8 +29,8 @@ class Teacher:
         c = mono_config(sd)
         self.net = MaskNet(card.n_bins, c["enc"], c["hidden"], c["layers"])
         self.net.load_state_dict(sd)
-        self.net.eval().requires_grad_(False)
-        self.stft = EngineStft(card.n_fft, card.hop, card.synthesis_len)
+        self.net.eval().requires_grad_(False).to(device)
+        self.stft = EngineStft(card.n_fft, card.hop, card.synthesis_len).to(device)
         self.lookahead = card.lookahead_frames
         self.path = path
         # the teacher's output is incomplete over its last synthesis tail and look-ahead

@@ -74,7 +74,7 @@ class MaskNet(nn.Module):
         return mask, vad, state
 
     def zero_state(self, batch: int) -> torch.Tensor:
-        return torch.zeros(self.layers, batch, self.hidden)
+        return torch.zeros(self.layers, batch, self.hidden, device=self.feat_mean.device)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

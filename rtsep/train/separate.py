@@ -58,6 +58,7 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
     import torch
 
     net.eval()
+    dev = net.feat_mean.device
     tot_len, acc_v, acc_a = 0, 0.0, 0.0
     vads, labs = [], []
     hop = stft.hop
@@ -68,8 +69,8 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
             L = len(v) - len(v) % hop
             v, a = v[:L].astype(np.float32), a[:L].astype(np.float32)
             mix = v + a
-            yv, _, vad, n_frames = separate_batch(net, stft, torch.from_numpy(mix)[None], lookahead)
-            yv = yv[0].numpy()
+            yv, _, vad, n_frames = separate_batch(net, stft, torch.from_numpy(mix)[None].to(dev), lookahead)
+            yv = yv[0].cpu().numpy()
             valid = L - (stft.m - hop) - lookahead * hop
             yv, vv, aa, mm = yv[:valid], v[:valid], a[:valid], mix[:valid]
             ya = mm - yv
@@ -83,7 +84,7 @@ def evaluate(net, stft, data, names, vad_thresholds=(0.5,), lookahead=0):
             lab = data.clip_vad(n)
             centres = np.arange(n_frames) * hop + hop - stft.m // 2
             keep = n_frames - lookahead
-            vads.append(vad[0].numpy()[:keep])
+            vads.append(vad[0].cpu().numpy()[:keep])
             labs.append(lab[np.clip(centres, 0, len(lab) - 1)][:keep])
     net.train()
     vads, labs = np.concatenate(vads), np.concatenate(labs)

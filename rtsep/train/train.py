@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--threads", type=int, default=1, help="torch threads (per process)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of each process (cuda: every process runs its steps on the GPU; the "
+                        "mixtures are still made on the CPU, one process per core)")
     p.add_argument("--procs", type=int, default=1,
                    help="data-parallel training processes (one per core: each mixes and runs --batch "
                         "crops, gradients are averaged, so the effective batch is procs x batch)")
@@ -126,11 +129,12 @@ def main(argv=None):
         from .data import load_extra_accompaniment, load_mir1k
 
         # decode the caches once here, not racing in every worker
-        load_mir1k(args.data, args.cache)
+        workers = os.cpu_count() or 1
+        load_mir1k(args.data, args.cache, workers=workers)
         if args.extra_accompaniment:
-            load_extra_accompaniment(args.extra_accompaniment, args.cache)
+            load_extra_accompaniment(args.extra_accompaniment, args.cache, workers=workers)
             if args.stereo:
-                load_extra_accompaniment(args.extra_accompaniment, args.cache, stereo=True)
+                load_extra_accompaniment(args.extra_accompaniment, args.cache, stereo=True, workers=workers)
         with tempfile.TemporaryDirectory(prefix="rtsep-dist-") as d:
             mp.spawn(_train, args=(args.procs, argv, str(Path(d) / "init")), nprocs=args.procs, join=True)
         return
@@ -156,7 +160,9 @@ class _Sync:
         """Every rank starts from rank 0's weights and feature statistics."""
         if self.dist:
             for t in module.state_dict().values():
-                self.dist.broadcast(t, 0)
+                host = t.cpu()  # gloo collectives run on CPU tensors (the net may be on a GPU)
+                self.dist.broadcast(host, 0)
+                t.copy_(host)
 
     def flags(self, *values: float) -> list[float]:
         """Rank 0's decisions (stop, validate, clock) for everyone."""
@@ -170,9 +176,9 @@ class _Sync:
         if not self.dist:
             return
         grads = [p.grad for p in params if p.grad is not None]
-        flat = self._torch.cat([g.reshape(-1) for g in grads])
+        flat = self._torch.cat([g.reshape(-1) for g in grads]).cpu()
         self.dist.all_reduce(flat)
-        flat /= self.world
+        flat = flat.to(grads[0].device) / self.world
         i = 0
         for g in grads:
             g.copy_(flat[i:i + g.numel()].view_as(g))
@@ -229,9 +235,10 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                         if args.extra_accompaniment else None)
         mixer = StereoMixer(mixer, extra_stereo, mono_prob=args.mono_prob, produce_prob=args.produce_prob,
                             stereo_music_prob=args.stereo_music_prob)
-    stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"])
+    dev = torch.device(args.device)
+    stft = EngineStft(cfg["n_fft"], cfg["hop"], cfg["synthesis_len"]).to(dev)
     net = (StereoMaskNet if args.stereo else MaskNet)(cfg["n_fft"] // 2 + 1, cfg["enc"], cfg["hidden"], cfg["layers"],
-                                                      dropout=args.dropout)
+                                                      dropout=args.dropout).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-5)
     ema = None
     if args.ema:
@@ -247,7 +254,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
 
     resumed = args.resume and last.is_file()
     if resumed:
-        ck = torch.load(last, weights_only=False)
+        ck = torch.load(last, weights_only=False, map_location="cpu")  # random states stay CPU tensors
         net.load_state_dict(ck["net"])
         best_weights = ck.get("best_net")
         st = ck["state"]
@@ -281,7 +288,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         for _ in range(8):
             v, a, _ = mixer.batch(args.batch)
             mix = v + a
-            specs.append(stft.analysis(torch.from_numpy(mix.mean(1) if mix.ndim == 3 else mix)))  # mono or mid
+            specs.append(stft.analysis(torch.from_numpy(mix.mean(1) if mix.ndim == 3 else mix).to(dev)))  # mono or mid
         set_feature_stats(net, specs)
         sync.broadcast_module(net)
         if ema is not None:
@@ -303,6 +310,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
                                                           f"from {args.distill})" if args.distill else ""), extra_accompaniment=bool(extra is not None),
                          extra_prob=args.extra_prob if extra is not None else 0.0, dropout=args.dropout,
                          same_clip_prob=args.same_clip, ema_decay=args.ema, procs=args.procs,
+                         device=(torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type),
                          augment=("vocal resampling +-4 semitones, accomp. +-3, random 2-band EQ"
                                   if not args.no_augment else "none"), **cfg)
     if args.stereo:
@@ -333,7 +341,9 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         tmp.replace(path)
 
     def do_export():
-        ck = torch.load(best if best is not None and best.is_file() else last, weights_only=False)
+        ck = torch.load(best if best is not None and best.is_file() else last, weights_only=False,
+                        map_location="cpu")
+        net.to("cpu")  # the ONNX export traces on the CPU
         net.load_state_dict(ck.get("best_net") or ck["net"])
         st = ck["state"]
         thr = st.get("vad_threshold", 0.5)
@@ -370,7 +380,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
     if args.distill:
         from .distill import Teacher
 
-        teacher = Teacher(args.distill)
+        teacher = Teacher(args.distill, dev)
     pbar = tqdm(total=int(budget), initial=int(state["elapsed"]), unit="s", desc=f"train {name}",
                 mininterval=5.0, disable=not lead)
     net.train()
@@ -433,7 +443,7 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
         for g in opt.param_groups:
             g["lr"] = lr
         v, a, lab = mixer.batch(args.batch)  # (batch, [2,] samples)
-        v, a = torch.from_numpy(v), torch.from_numpy(a)
+        v, a = torch.from_numpy(v).to(dev), torch.from_numpy(a).to(dev)
         # ym == mix up to float error; accompaniment = mixture - vocal estimate
         yv, ym, vad, n_frames = separate_batch(net, stft, v + a, lookahead)
         ya = ym - yv
@@ -445,13 +455,13 @@ def _train(rank: int, world: int, argv: list[str], init_file: str | None):
 
         sdr_v = neg_sdr(flat(yv), flat(v))
         sdr_a = neg_sdr(flat(ya), flat(a))
-        l_kd = torch.zeros(())
+        l_kd = torch.zeros((), device=dev)
         if teacher is not None:
             tv = teacher.vocals(v + a)
             ks = slice(0, min(sl.stop, tv.shape[-1] - teacher.tail))
             l_kd = neg_sdr(yv[..., ks].reshape(b, -1), tv[..., ks].reshape(b, -1)).mean()
         centres = torch.arange(n_frames) * stft.hop + stft.hop - stft.m // 2
-        target = torch.from_numpy(lab)[:, centres].float()
+        target = torch.from_numpy(lab)[:, centres].float().to(dev)
         keep = n_frames - lookahead
         l_bce = bce(vad[:, :keep].clamp(1e-6, 1 - 1e-6), target[:, :keep])
         loss = sdr_v.mean() + sdr_a.mean() + args.vad_weight * l_bce + args.distill_weight * l_kd

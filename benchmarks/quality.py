@@ -58,6 +58,8 @@ PREVIOUS = [
      ((1.63, 5.20, 5.99), (8.99, 9.49, 19.84))),
     ("mir1k-protocol.onnx, stereo, before distillation (until 2026-11-30 evening)", (6.53, 10.59, 9.73),
      (6.41, 9.28, 10.87), (0.832, 0.894, 0.882, 0.907, 0.10), None),
+    ("mir1k-protocol.onnx, distilled from the 112 ms model, CPU (until 2026-12-04)", (6.68, 11.00, 9.65),
+     (6.47, 9.26, 10.99), (0.830, 0.892, 0.891, 0.893, 0.10), None),
 ]
 from rtsep.plugins.separator import VAD_THRESHOLD  # noqa: E402
 

@@ -196,3 +196,22 @@ def test_real_mir1k_labels_match_clips():
     assert sr == 16000
     lab = read_vad_labels(root / "labels" / "vocal-nonvocal" / "abjones_1_01.vocal")
     assert len(lab) == (len(x) - 640) // 320 + 1
+
+
+def test_gpu_bundle_takes_albums_in_turn_and_encodes_16k_stereo(tmp_path):
+    from models.gpu_bundle import _encode, round_robin
+
+    for album, n in (("a", 3), ("b", 1), ("c", 2)):
+        (tmp_path / album).mkdir()
+        for i in range(n):
+            sf.write(tmp_path / album / f"{i}.flac", np.zeros((44100 // 4, 1), np.float32), 44100)
+    (tmp_path / "a" / "cover.png").write_bytes(b"")
+    order = [f"{p.parent.name}{p.stem}" for p in round_robin(tmp_path)]
+    assert order == ["a0", "b0", "c0", "a1", "c1", "a2"]
+    t = np.arange(3 * 44100) / 44100
+    sf.write(tmp_path / "tone.flac", 0.3 * np.sin(2 * np.pi * 440 * t), 44100)
+    seconds = _encode((str(tmp_path / "tone.flac"), str(tmp_path / "tone.opus"), 2.0))
+    y, sr = sf.read(tmp_path / "tone.opus", always_2d=True)
+    assert sr == 16000 and y.shape[1] == 2 and seconds == pytest.approx(2.0, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(y[4000:20000, 0]))
+    assert np.argmax(spectrum) * sr / 16000 == pytest.approx(440, abs=2)  # the tone survives the coding

@@ -85,21 +85,18 @@ def round_robin(folder: Path) -> list[Path]:
 
 def _encode(job) -> float:
     """One track: up to ``seconds`` from 10 s in, 16 kHz stereo Opus; returns its duration (s)."""
-    import numpy as np
     import soundfile as sf
-    import soxr
+
+    from rtsep.train.data import SR, _decode
 
     src, dst, seconds = job
-    info = sf.info(src)
-    sr = info.samplerate
-    start = min(10 * sr, max(0, info.frames - int(seconds * sr)))
-    x, _ = sf.read(src, dtype="float32", always_2d=True, start=start, frames=int(seconds * sr))
-    if x.shape[1] == 1:
-        x = np.repeat(x, 2, axis=1)
-    y = soxr.resample(x[:, :2], sr, 16000)
+    y = _decode(src, stereo=True)  # the trainer's own decoding: 16 kHz, two channels
+    n = int(seconds * SR)
+    start = min(10 * SR, max(0, len(y) - n))
+    y = y[start:start + n]
     # compression_level 0.97: ~28 kbit/s for 16 kHz stereo (libsndfile's Opus encoder)
-    sf.write(dst, y, 16000, format="OGG", subtype="OPUS", compression_level=0.97)
-    return len(y) / 16000
+    sf.write(dst, y, SR, format="OGG", subtype="OPUS", compression_level=0.97)
+    return len(y) / SR
 
 
 def main(argv=None) -> int:

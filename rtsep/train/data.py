@@ -213,21 +213,19 @@ def load_extra_accompaniment(directory, cache_dir=None, max_minutes: float = 360
         return np.load(cache, mmap_mode="r")
     out, total = [], 0
     jobs = [(str(p), stereo) for p in files]
-    pool = None
-    if workers > 1:
-        from multiprocessing import Pool
+    from contextlib import nullcontext
+    from multiprocessing import Pool
 
-        pool = Pool(workers)
-    decoded = pool.imap(_try_decode, jobs) if pool else map(_try_decode, jobs)
-    for x in _maybe_tqdm(decoded, len(files), True, "decode extra"):
-        if x is None:  # unreadable file: skipped
-            continue
-        out.append(x)
-        total += len(x)
-        if total > max_minutes * 60 * SR:
-            break
-    if pool:
-        pool.terminate()
+    # leaving the pool terminates it: the files past max_minutes are not decoded for nothing
+    with Pool(workers) if workers > 1 else nullcontext() as pool:
+        decoded = pool.imap(_try_decode, jobs) if pool else map(_try_decode, jobs)
+        for x in _maybe_tqdm(decoded, len(files), True, "decode extra"):
+            if x is None:  # unreadable file: skipped
+                continue
+            out.append(x)
+            total += len(x)
+            if total > max_minutes * 60 * SR:
+                break
     arr = np.concatenate(out).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npy")  # atomic: parallel runs share the cache

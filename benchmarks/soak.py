@@ -15,6 +15,11 @@ Two runs, one after the other, each on a fresh private JACK server (dummy backen
   dry song, accompaniment = silence; no network runs), so the pitch guide and score still track
   a voice (the song's) while the output is the dry song. Everything else is the same code path.
 
+Both keep the songs' stems on disk as ``rtsep gui`` does (``--stem-cache``), each run in a fresh
+folder: the first pass through the queue separates every song, the passes after it play the
+stems back. ``--stem-cache off`` separates every song on every pass (the separation's own cost,
+over the whole run).
+
 Every ~5 s it samples callbacks, dropouts (PortAudio's xrun flags: the GUI's "server xruns"),
 the JACK server's own xrun reports (driver late / client late), deadline misses and the GUI's
 "rtsep misses" (misses + callbacks past their period), the process's resident memory
@@ -203,12 +208,20 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
     bypassed = name == "bypassed"
     server = JackServer(rate=args.samplerate, period=args.blocksize).start()
     cleanup.append(lambda: server.proc is not None and server.proc.kill())
-    singer = win = None
+    singer = win = cache = None
     samples: list[dict] = []
     row: dict = {"run": name, "minutes": args.minutes, "voice_chain": chain}
     try:
         audio.reinitialize()
-        queue = SongQueue.from_items([str(p) for p in songs], loop=True)
+        # rtsep gui keeps songs' stems on disk (--stem-cache): each run a fresh folder, so its
+        # first pass through the queue separates every song and the next passes play them back
+        if args.stem_cache:
+            from rtsep.host.stem_cache import StemCache
+
+            cache = StemCache(tempfile.mkdtemp(prefix=f"rtsep-soak-stems-{name}-"))
+            cleanup.append(lambda: shutil.rmtree(cache.folder, ignore_errors=True))
+        row["stem_cache"] = cache is not None
+        queue = SongQueue.from_items([str(p) for p in songs], loop=True, stem_cache=cache)
         extra = {"mic": True, "voice_chain": chain}
         if bypassed:
             extra["stems"] = PassStems
@@ -283,6 +296,8 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
                                                if n > by0.get(k, 0)},
                     "callback_pct_p99": s.get("callback_pct_p99"), "callback_pct_max": s.get("callback_pct_max"),
                     "score": s.get("score"), "ahead_s": s.get("ahead_s"), "gc": s.get("gc"),
+                    "songs_separated": getattr(host.ahead.producer, "songs_separated", None),
+                    "songs_cached": getattr(host.ahead.producer, "songs_cached", None),
                     "rss_start_mb": round(rss0, 1), "rss_first_song_end_mb": None if rss_first_end is None
                     else round(rss_first_end, 1), "rss_end_mb": round(rss_end, 1), "rss_max_mb": round(rss_max, 1),
                     "growth_mb": None if rss_first_end is None else round(rss_end - rss_first_end, 1),
@@ -299,6 +314,8 @@ def run_one(name: str, args, songs: list[Path], voice_npy: Path, chain: str, cle
             app.processEvents()
         audio.terminate()  # bounded, before the server goes: PortAudio's JACK client asserts otherwise
         server.stop()
+        if cache is not None:
+            shutil.rmtree(cache.folder, ignore_errors=True)
     return row
 
 
@@ -362,7 +379,9 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
                "state below: PortAudio is rtsep, soak-singer the singer; Triggered: woken but not yet running at "
                "the deadline, Running: started and not finished)")
     for r in rows:
-        out.append(f"{r['run']}: separator {r.get('ahead_model')}, mode {'bypass' if r['run'] == 'bypassed' else 'karaoke'}"
+        out.append(f"{r['run']}: separator {r.get('ahead_model')}, stems "
+                   f"{'kept on disk (fresh folder)' if r.get('stem_cache') else 'not kept'}: "
+                   f"{r.get('songs_separated')} songs separated, {r.get('songs_cached')} from the cache, mode {'bypass' if r['run'] == 'bypassed' else 'karaoke'}"
                    f", first song ended at {r.get('first_song_end_s', '-')} s, fallback blocks {r['fallback_blocks']}, "
                    f"callback p99 {f(r['callback_pct_p99'])}% max {f(r['callback_pct_max'])}% of the block, "
                    f"GUI {r['gui'].get('fps_mean')} fps (min {r['gui'].get('fps_min')}), score {r.get('score')}"
@@ -422,9 +441,13 @@ def main(argv=None) -> int:
     ap.add_argument("--gc-every", type=float, default=None,
                     help="seconds between the stream's garbage collections (default: the host's, "
                     f"{realtime.GC_INTERVAL_S:g}; 0 = none, as before 2026-12-03)")
+    ap.add_argument("--stem-cache", choices=("on", "off"), default="on",
+                    help="keep the songs' stems on disk as rtsep gui does (default on; a fresh folder per run: "
+                         "the first pass separates); off: every pass separates every song again")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--out", default="benchmarks/results/soak.txt", help="write the table here too")
     args = ap.parse_args(argv)
+    args.stem_cache = args.stem_cache == "on"
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     if args.minutes <= 0 or args.song_seconds < 2 or not runs or any(r not in ("evening", "bypassed") for r in runs):
         ap.error("--minutes must be > 0, --song-seconds >= 2 and --runs a list of evening, bypassed")

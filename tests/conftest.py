@@ -3,10 +3,13 @@ and PortAudio's bounded shutdown at the end of the run."""
 
 from __future__ import annotations
 
+import atexit
 import faulthandler
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -18,6 +21,11 @@ SHARED_DATA = Path(os.environ.get("RTSEP_DATA", ROOT.parent / "shared" / "data")
 PLACEHOLDER = ROOT / "models" / "placeholder.onnx"
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The CLI keeps songs' stems in ~/.cache/rtsep/stems by default: the tests (and the CLI processes
+# they start, which inherit this) keep theirs in a folder of the run's own, removed at its end.
+_STEM_CACHE = tempfile.mkdtemp(prefix="rtsep-test-stems-")
+os.environ["RTSEP_STEM_CACHE"] = _STEM_CACHE
+atexit.register(shutil.rmtree, _STEM_CACHE, True)
 
 STUCK_GRACE_S = 60  # past a test's time limit: it is stuck where the signal cannot reach
 

@@ -181,7 +181,7 @@ def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_serve
     _songs(tmp_path, {"one.wav": (2.0, 440), "two.wav": (2.0, 330)})
     (tmp_path / "evening.m3u").write_text("one.wav\nnot-there.wav\ntwo.wav\n")
     proc = run_cli(["live", "--source", str(tmp_path / "evening.m3u"), "--key", "2", "--tempo", "1.25", "--mic",
-                    "--duration", "10", "--json"], jack_server, timeout=240)
+                    "--duration", "10", "--json", "--stem-cache", str(tmp_path / "stems")], jack_server, timeout=240)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "leaked" not in proc.stderr, proc.stderr  # the melody child's queues are closed, not left to exit
@@ -196,6 +196,8 @@ def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_serve
         assert r["duration"] == 2.0 and r["ahead_s"] is not None and "score" in r
     # 4 s of songs at 1.25x: 3.2 s of output, then the host stops (a gap would make it longer)
     assert 3.1 * RATE / 256 <= s["callbacks"] <= 4.0 * RATE / 256, s["callbacks"]
+    assert len(list((tmp_path / "stems").glob("*.stems"))) == 2  # kept: sung again, not separated again
+    assert (s["songs_separated"], s["songs_cached"], s["stem_cache"]) == (2, 0, str(tmp_path / "stems"))
 
 
 @pytest.mark.parametrize("args, text", [
@@ -203,6 +205,7 @@ def test_cli_live_plays_a_queue_with_a_key_and_reports_a_row_per_song(jack_serve
     (["--tempo", "2"], "--tempo must be 0.5..1.5"),
     (["--key", "2", "--model", "quality"], "need the songs separated ahead"),
     (["--key", "1", "--no-source"], "--key and --tempo need --source"),
+    (["--key", "1", "--stem-cache", "/dev/null"], "--stem-cache: /dev/null is not a folder"),
 ])
 def test_key_and_tempo_errors_are_one_line(tmp_path, args, text):
     p = _songs(tmp_path, {"s.wav": (0.5, 440)})

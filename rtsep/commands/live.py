@@ -22,6 +22,11 @@ def add_parser(sub):
     p.add_argument("--loop", action="store_true",
                    help="play the --source round and round: a song from its start again, a queue from its "
                         "first song again after the last")
+    p.add_argument("--stem-cache", metavar="DIR|off",
+                   help="keep the songs' stems in this folder, so a song that comes round again (the queue "
+                        "loops, a song sung twice, next week's catalogue) plays without being separated again "
+                        "(default: ~/.cache/rtsep/stems, or $RTSEP_STEM_CACHE; the least recently played go "
+                        "past 4 GB); off: separate every time")
     p.add_argument("--key", type=float, default=0.0, metavar="N",
                    help="move the song's key by N semitones, -6..+6 (the pitch guide and the score follow)")
     p.add_argument("--tempo", type=float, default=1.0, metavar="R",
@@ -101,7 +106,10 @@ def song_source(args, *, always_queue: bool = False):
     if chain:
         raise RtsepError("a queue of songs, --key and --tempo need the songs separated ahead: "
                          "leave out --model, --method, --latency and --switchable")
-    return SongQueue.from_items(items, key=key, tempo=tempo, loop=bool(getattr(args, "loop", False)))
+    from ..host.stem_cache import StemCache
+
+    return SongQueue.from_items(items, key=key, tempo=tempo, loop=bool(getattr(args, "loop", False)),
+                                stem_cache=StemCache.from_option(getattr(args, "stem_cache", None)))
 
 
 def print_songs(rows, file) -> None:
@@ -186,8 +194,13 @@ def run(args) -> int:
     s["stopped"] = reason
     if queue is not None:
         c = queue.controls
+        p = host.ahead.producer if host.ahead else None
         s.update({"key": c.key, "tempo": c.tempo, "songs": queue.rows(),
-                  "render_speed_x": round(host.ahead.producer.render_speed_x, 1) if host.ahead else None})
+                  "render_speed_x": round(p.render_speed_x, 1) if p else None,
+                  # songs separated whole this run / played from the stem cache (--stem-cache)
+                  "songs_separated": p.songs_separated if p else None,
+                  "songs_cached": p.songs_cached if p else None,
+                  "stem_cache": queue.stem_cache.folder if queue.stem_cache else None})
     if hasattr(host.separator, "compute_load"):  # --latency TIME: the streaming U-Net's worker
         s["unet_worker"] = host.separator.compute_load()
     if args.json:

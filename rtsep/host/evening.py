@@ -114,6 +114,8 @@ class QueueProducer:
         self._sep_busy_s = 0.0
         self.render_speed_x = 0.0
         self.changes = 0                       # key/tempo/next changes applied
+        self.songs_separated = 0               # songs separated whole (by the process)
+        self.songs_cached = 0                  # songs whose stems came from the stem cache
         self.last_change: dict = {}            # out frame where the latest change starts, when
         self._restart = False
 
@@ -252,6 +254,7 @@ class QueueProducer:
             if close is not None:
                 close()
         store.complete = True
+        self.songs_separated += 1
         self._sep_busy_s += time.monotonic() - t0
         self._separated_s += store.frames / self.sample_rate
         self.speed_x = self._separated_s / max(self._sep_busy_s, 1e-6)
@@ -262,7 +265,8 @@ class QueueProducer:
         from .separation_process import SeparationProcess
 
         stopping = lambda: self._stop  # noqa: E731
-        child = SeparationProcess(self.make_stems, self.sample_rate, self.channels, self.niceness, stop=stopping)
+        child = SeparationProcess(self.make_stems, self.sample_rate, self.channels, self.niceness, stop=stopping,
+                                  cache=getattr(self.queue, "stem_cache", None))
         try:
             self.name = child.name
             self.priority = f"{child.priority}, a process of its own"
@@ -297,17 +301,22 @@ class QueueProducer:
             if self.karaoke is not None and done > fed[0]:
                 self.karaoke.push_song_vocals(j, fed[0], store.data[fed[0]:done, c:2 * c])
             fed[0] = done
-            busy = self._sep_busy_s + time.monotonic() - t0
-            self.speed_x = (self._separated_s + done / self.sample_rate) / max(busy, 1e-6)
+            if not store.cached:  # the separation's speed: songs from the cache took none
+                busy = self._sep_busy_s + time.monotonic() - t0
+                self.speed_x = (self._separated_s + done / self.sample_rate) / max(busy, 1e-6)
 
         whole = child.follow(j, store, lambda: not self._stop and j in self._wanted(), progress)
         if not whole:
             if j not in self._wanted():
                 self.stores.pop(j, None)
             return
+        if store.cached:
+            self.songs_cached += 1
+            return
         self._sep_busy_s += time.monotonic() - t0
         self._separated_s += store.frames / self.sample_rate
         self.speed_x = self._separated_s / max(self._sep_busy_s, 1e-6)
+        self.songs_separated += 1
 
     def _render(self) -> None:
         # At normal priority (still below the SCHED_FIFO audio thread; Rubber Band releases the

@@ -156,10 +156,12 @@ class SongQueue:
     :class:`QueueSource` at its rate. Attributes the producer keeps up to date (read them from
     any thread): ``current`` (the song at the playhead), each song's ``state``, ``played_s``,
     ``ahead_s``, ``score``; ``messages``: one line per song that failed while playing.
+    ``stem_cache``: a :class:`~rtsep.host.stem_cache.StemCache` the songs' stems are kept in
+    (a song that comes round again is not separated again), or ``None``.
     """
 
     def __init__(self, songs: list[Song], notes: list[str] | None = None, *, key: float = 0.0,
-                 tempo: float = 1.0, loop: bool = False):
+                 tempo: float = 1.0, loop: bool = False, stem_cache=None):
         if not any(s.playable for s in songs):
             why = "; ".join(notes or []) or "the list is empty"
             raise RtsepError(f"--source: no playable song ({why})")
@@ -167,15 +169,17 @@ class SongQueue:
         self.notes = list(notes or [])
         self.controls = KeyTempo(key, tempo)
         self.loop = loop
+        self.stem_cache = stem_cache
         self.current = self.next_index(-1)
         self.next_seq = 0                 # bumped by next(): the producer moves on
         self.next_at = 0.0                # time.monotonic() of the latest next()
         self.messages: list[str] = []
 
     @classmethod
-    def from_items(cls, items, *, key: float = 0.0, tempo: float = 1.0, loop: bool = False) -> "SongQueue":
+    def from_items(cls, items, *, key: float = 0.0, tempo: float = 1.0, loop: bool = False,
+                   stem_cache=None) -> "SongQueue":
         songs, notes = expand_sources(items)
-        return cls(songs, notes, key=key, tempo=tempo, loop=loop)
+        return cls(songs, notes, key=key, tempo=tempo, loop=loop, stem_cache=stem_cache)
 
     def __len__(self) -> int:
         return len(self.songs)

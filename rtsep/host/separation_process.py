@@ -15,13 +15,19 @@ GUI threads: not forked), one song in flight at a time:
 * parent → child: ``("separate", song, path)``, ``("drop", song)``, ``None`` (exit; so is the
   pipe closing: the host ended or died);
 * child → parent: ``("ready", name, priority)`` or ``("error", text)`` once; then per song
-  ``("failed", song, text)`` (it did not decode), or ``("stems", song, frames)`` followed by the
+  ``("failed", song, text)`` (it did not decode), or ``("stems", song, frames, cached)`` followed by the
   memory file's descriptor (``SCM_RIGHTS``), then ``("done", song)`` or ``("dropped", song)``.
 
 The memory file holds a header (``separated``: frames of stems written so far, stored after the
-copies) and ``frames x 3C`` float32 (accompaniment | vocals | dry), like
-:class:`~rtsep.host.evening.SongStems`. The child maps it only while it separates that song; the
-parent keeps its mapping as long as it holds the song, and the pages go when both let go.
+copies; the frames, the channels, a mark: :mod:`.stem_cache`) and ``frames x 3C`` float32
+(accompaniment | vocals | dry), like :class:`~rtsep.host.evening.SongStems`. The child maps it
+only while it separates that song; the parent maps it read-only as long as it holds the song, and
+the pages go when both let go.
+
+With a :class:`~rtsep.host.stem_cache.StemCache`, a song separated before (the queue came round,
+the song is sung again) is not decoded or separated: the child passes the cached stems file's
+descriptor in the memory file's place, then ``("done", song)`` at once; a song separated whole is
+written to the cache after its ``done``.
 """
 
 from __future__ import annotations
@@ -37,8 +43,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import RtsepError, one_line
+from .stem_cache import HEADER_BYTES, stems_nbytes, write_header
 
-HEADER_BYTES = 64          # int64 separated, then padding (the stems stay 64-byte aligned)
 START_TIMEOUT_S = 120.0    # the child imports numpy, ONNX Runtime and builds the network
 POLL_S = 0.02              # how often the parent looks at the progress and the pipe
 JOIN_TIMEOUT_S = 5.0
@@ -68,10 +74,11 @@ class SharedStems:
         self.data = np.frombuffer(buf, np.float32, self.frames * 3 * channels, HEADER_BYTES)
         self.data = self.data.reshape(self.frames, 3 * channels)
         self.complete = False
+        self.cached = False  # from the stem cache: separated on an earlier pass or evening
 
     @staticmethod
     def nbytes(frames: int, channels: int) -> int:
-        return HEADER_BYTES + 4 * int(frames) * 3 * int(channels)
+        return stems_nbytes(frames, channels)
 
     @property
     def separated(self) -> int:
@@ -89,10 +96,11 @@ class SharedStems:
 
 
 # --- the child ------------------------------------------------------------------------------------
-def _serve(conn, make_stems, sample_rate: int, channels: int, niceness: int) -> None:
+def _serve(conn, make_stems, sample_rate: int, channels: int, niceness: int, cache=None) -> None:
     """Child process: see the module doc."""
     from .realtime import idle_priority
     from .source import FileSource
+    from .stem_cache import separator_identity
 
     # The whole child is background work (its network threads, made below, inherit this).
     priority = idle_priority(niceness)
@@ -104,6 +112,7 @@ def _serve(conn, make_stems, sample_rate: int, channels: int, niceness: int) -> 
     conn.send(("ready", getattr(stems, "name", type(stems).__name__), priority))
     from .ahead import CHUNK_FRAMES
 
+    ident = separator_identity(stems)
     sock = socket.fromfd(conn.fileno(), socket.AF_UNIX, socket.SOCK_STREAM)
     while True:
         try:
@@ -115,26 +124,57 @@ def _serve(conn, make_stems, sample_rate: int, channels: int, niceness: int) -> 
         if msg[0] != "separate":
             continue  # a drop of a song already done
         _, song, path = msg
+        name = None
+        if cache is not None:
+            try:
+                name = cache.key(path, sample_rate, channels, ident)
+            except OSError:
+                pass  # the decoding below says what is wrong with the file
+            hit = None if name is None else cache.open(name, channels)
+            if hit is not None:  # separated before: the stems file itself, no decoding, no network
+                _send_stems(conn, sock, song, hit[1], hit[0], cached=True)
+                conn.send(("done", song))
+                continue
         try:
             audio = FileSource(path, sample_rate, channels).audio
         except Exception as exc:  # noqa: BLE001 - a bad file: one line, the evening goes on
             conn.send(("failed", song, one_line(exc)))
             continue
-        if _separate_one(conn, sock, stems, song, audio, CHUNK_FRAMES) == "exit":
+        end, buf = _separate_one(conn, sock, stems, song, audio, CHUNK_FRAMES)
+        if end == "done" and name is not None:
+            cache.store(name, buf)  # after "done": the host plays on meanwhile
+        if buf is not None:
+            try:
+                buf.close()
+            except BufferError:  # a view still held somewhere: the mapping goes with it
+                pass
+        if end == "exit":
             return
 
 
-def _separate_one(conn, sock, stems, song: int, audio: np.ndarray, chunk_frames: int) -> str:
+def _send_stems(conn, sock, song: int, frames: int, fd: int, cached: bool = False) -> None:
+    """Announce ``song``'s stems and pass their file's descriptor (then closed here)."""
+    try:
+        conn.send(("stems", song, frames, cached))
+        socket.send_fds(sock, [b"s"], [fd])
+    finally:
+        os.close(fd)
+
+
+def _separate_one(conn, sock, stems, song: int, audio: np.ndarray, chunk_frames: int):
+    """Separate one song into a memory file the host maps: ``(end, buffer)``, ``end`` one of
+    ``done``, ``dropped``, ``exit`` (the caller closes the buffer)."""
     n, c = audio.shape
     size = SharedStems.nbytes(n, c)
     fd = os.memfd_create(f"rtsep-stems-{song}", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, size)
         buf = mmap.mmap(fd, size)
-        conn.send(("stems", song, n))
-        socket.send_fds(sock, [b"s"], [fd])
-    finally:
+    except OSError:
         os.close(fd)
+        raise
+    write_header(np.frombuffer(buf, np.uint8, HEADER_BYTES), n, c)
+    _send_stems(conn, sock, song, n, fd)
     store = SharedStems(buf, n, c)
     store.data[:, 2 * c:] = audio
     reset = getattr(getattr(stems, "sep", None), "reset", None)
@@ -148,23 +188,19 @@ def _separate_one(conn, sock, stems, song: int, audio: np.ndarray, chunk_frames:
             if conn.poll():
                 msg = conn.recv()
                 if msg is None:
-                    return "exit"
+                    return "exit", buf
                 if msg[0] == "drop" and msg[1] == song:
                     end = "dropped"
                     break
     except (EOFError, OSError):
-        return "exit"
+        return "exit", buf
     finally:
         close = getattr(gen, "close", None)
         if close is not None:
             close()
-    del store  # the views, then the child's mapping (the parent's stays)
-    try:
-        buf.close()
-    except BufferError:  # a view still held somewhere: the mapping goes with it
-        pass
+        del store  # the views (the caller closes the child's mapping; the parent's stays)
     conn.send((end, song))
-    return end
+    return end, buf
 
 
 # --- the parent ----------------------------------------------------------------------------------
@@ -175,16 +211,18 @@ class SeparationProcess:
         make_stems: ``(sample_rate, channels) -> object with .stream(blocks)``, called in the
             child (so it must be picklable: :func:`available`).
         niceness: where ``SCHED_IDLE`` is refused, the child runs at this niceness.
+        cache: a :class:`~rtsep.host.stem_cache.StemCache`: songs separated before come from it,
+            songs separated whole go into it; ``None``: none.
     Raises :class:`RtsepError` (one line) when the child does not come up.
     """
 
     def __init__(self, make_stems: Callable, sample_rate: int, channels: int, niceness: int = 10,
-                 stop: Callable[[], bool] = lambda: False):
+                 stop: Callable[[], bool] = lambda: False, cache=None):
         self.channels = int(channels)
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe(duplex=True)
         self._proc = ctx.Process(target=_serve, name="rtsep-separation", daemon=True,
-                                 args=(child, make_stems, int(sample_rate), self.channels, int(niceness)))
+                                 args=(child, make_stems, int(sample_rate), self.channels, int(niceness), cache))
         try:
             self._proc.start()
         except Exception as exc:  # noqa: BLE001 - cannot start: one line
@@ -241,11 +279,14 @@ class SeparationProcess:
         _, fds, _, _ = socket.recv_fds(self._sock, 1, 1)
         frames = int(msg[2])
         try:
-            buf = mmap.mmap(fds[0], SharedStems.nbytes(frames, self.channels))
+            # read-only: the host never writes stems (and a stems file may be the cache's)
+            buf = mmap.mmap(fds[0], SharedStems.nbytes(frames, self.channels), prot=mmap.PROT_READ)
         finally:
             for fd in fds:
                 os.close(fd)
-        return SharedStems(buf, frames, self.channels)
+        store = SharedStems(buf, frames, self.channels)
+        store.cached = bool(msg[3])
+        return store
 
     def follow(self, song: int, store: SharedStems, keep: Callable[[], bool], each: Callable[[], None]) -> bool:
         """Wait for ``song`` to be separated, calling ``each()`` as it fills in; drop it once

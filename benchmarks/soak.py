@@ -381,7 +381,8 @@ def table(rows: list[dict], args, notes: list[str]) -> str:
     for r in rows:
         out.append(f"{r['run']}: separator {r.get('ahead_model')}, stems "
                    f"{'kept on disk (fresh folder)' if r.get('stem_cache') else 'not kept'}: "
-                   f"{r.get('songs_separated')} songs separated, {r.get('songs_cached')} from the cache, mode {'bypass' if r['run'] == 'bypassed' else 'karaoke'}"
+                   f"{r.get('songs_separated')} songs separated, {r.get('songs_cached')} from the cache, "
+                   f"mode {'bypass' if r['run'] == 'bypassed' else 'karaoke'}"
                    f", first song ended at {r.get('first_song_end_s', '-')} s, fallback blocks {r['fallback_blocks']}, "
                    f"callback p99 {f(r['callback_pct_p99'])}% max {f(r['callback_pct_max'])}% of the block, "
                    f"GUI {r['gui'].get('fps_mean')} fps (min {r['gui'].get('fps_min')}), score {r.get('score')}"

@@ -192,7 +192,11 @@ class _Sync:
         return out
 
     def close(self) -> None:
+        """After the last step, on every rank (the stop is rank 0's decision, broadcast)."""
         if self.dist:
+            # nobody tears the pairs down while a peer still talks on them: gloo aborted a process
+            # (SIGABRT) at the end of a 2-process run once in a CI run
+            self.dist.barrier()
             self.dist.destroy_process_group()
 
 

@@ -266,7 +266,7 @@ class QueueProducer:
 
         stopping = lambda: self._stop  # noqa: E731
         child = SeparationProcess(self.make_stems, self.sample_rate, self.channels, self.niceness, stop=stopping,
-                                  cache=getattr(self.queue, "stem_cache", None))
+                                  cache=self.queue.stem_cache)
         try:
             self.name = child.name
             self.priority = f"{child.priority}, a process of its own"
